@@ -1,0 +1,35 @@
+"""The CuPy backend: the only gpucal module that imports CuPy.
+
+:class:`CupyBackend` inherits the contract and its NumPy/SciPy implementation
+from :class:`cpu_fallback.NumpyBackend` and overrides what it runs on the GPU.
+gpucal loads this module only when it sees a CuPy array or is asked for the
+GPU, so ``import gpucal`` works where CuPy is absent or has no device.
+"""
+
+import cupy
+import numpy as np
+
+from cpu_fallback import NumpyBackend
+
+
+class CupyBackend(NumpyBackend):
+    """CuPy implementation of gpucal's backend primitives (device arrays)."""
+
+    name = "cupy"
+    device = "gpu"
+    xp = cupy
+
+    def asarray(self, a, dtype=None):
+        if isinstance(a, cupy.ndarray):
+            return a if dtype is None else a.astype(dtype, copy=False)
+        # Byte order is fixed on the host: CuPy uploads big-endian bytes as if native.
+        return cupy.asarray(NumpyBackend.asarray(self, a, dtype))
+
+    def to_numpy(self, a):
+        return cupy.asnumpy(a) if isinstance(a, cupy.ndarray) else np.asarray(a)
+
+    def synchronize(self):
+        cupy.cuda.get_current_stream().synchronize()
+
+
+BACKEND = CupyBackend()

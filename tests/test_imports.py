@@ -1,0 +1,115 @@
+"""Import hygiene: gpucal and cpu_fallback never import CuPy; no GPU means the CPU.
+
+Each check runs in a fresh interpreter, so what this process imported does not count.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from gpucal import gpu_available
+
+
+def run_python(code, extra_path=None):
+    env = {k: v for k, v in os.environ.items() if k not in ("GPUCAL_DEVICE", "PYTHONPATH")}
+    if extra_path:
+        env["PYTHONPATH"] = str(extra_path)
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_import_gpucal_does_not_import_cupy(tmp_path):
+    run_python(f"""
+        import sys
+        import numpy as np
+        import gpucal, gpucal.cli, gpucal.io, gpucal.backend
+        assert "cupy" not in sys.modules
+        # a whole CPU workflow, device chosen explicitly, stays CuPy-free too
+        f = gpucal.Frame(np.ones((3, 4)), unit="adu")
+        f.write({str(tmp_path / "f.fits")!r})
+        g = gpucal.Frame.read({str(tmp_path / "f.fits")!r}, device="cpu")
+        assert g.device == "cpu" and gpucal.get_backend(g.data).name == "numpy"
+        assert "cupy" not in sys.modules, "a CPU workflow imported CuPy"
+    """)
+
+
+def test_cpu_fallback_imports_neither_cupy_nor_gpucal():
+    run_python("""
+        import sys
+        import cpu_fallback
+        assert "cupy" not in sys.modules
+        assert not any(m == "gpucal" or m.startswith("gpucal.") for m in sys.modules)
+    """)
+
+
+def _fake_cupy(root, driver, error_status=None, count=1):
+    """A CuPy stand-in whose runtime fails the way real CuPy does without a GPU."""
+    pkg = root / "cupy"
+    (pkg / "cuda").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("__version__ = '99.0+fake'\nclass ndarray: pass\n"
+                                     "from . import cuda\n")
+    (pkg / "cuda" / "__init__.py").write_text("from . import runtime\n")
+    (pkg / "cuda" / "runtime.py").write_text(textwrap.dedent(f"""
+        class CUDARuntimeError(RuntimeError):
+            def __init__(self, status):
+                self.status = status
+                super().__init__(f"cudaError {{status}}")
+        def runtimeGetVersion():
+            return 13020
+        def driverGetVersion():
+            return {driver}
+        def getDeviceCount():
+            if {error_status!r} is not None:
+                raise CUDARuntimeError({error_status!r})
+            return {count}
+    """))
+    return root
+
+
+NO_GPU_CASES = {
+    "no-driver": (dict(driver=0, error_status=35), "no NVIDIA driver found"),
+    "old-driver": (dict(driver=12040, error_status=35), "older than CuPy's CUDA runtime (13.2)"),
+    "no-device": (dict(driver=13020, error_status=100), "sees no CUDA device"),
+    "zero-devices": (dict(driver=13020, count=0), "no CUDA device"),
+}
+
+
+@pytest.mark.parametrize("case", list(NO_GPU_CASES))
+def test_cupy_installed_without_gpu_falls_back_to_cpu(tmp_path, case):
+    kwargs, reason = NO_GPU_CASES[case]
+    root = _fake_cupy(tmp_path, **kwargs)
+    run_python(f"""
+        import sys
+        import gpucal
+        assert "cupy" not in sys.modules
+        import cupy
+        assert cupy.__version__ == "99.0+fake", "the fake CuPy was not the one imported"
+        assert gpucal.resolve_device("auto") == "cpu"
+        assert not gpucal.gpu_available()
+        assert {reason!r} in gpucal.gpu_status().reason, gpucal.gpu_status().reason
+        try:
+            gpucal.resolve_device("gpu")
+        except gpucal.GPUUnavailableError as exc:
+            assert {reason!r} in str(exc)
+        else:
+            raise AssertionError("device='gpu' did not raise")
+    """, extra_path=root)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is None, reason="CuPy not installed")
+@pytest.mark.skipif(gpu_available(), reason="this machine has a GPU")
+def test_real_cupy_without_gpu_falls_back_to_cpu():
+    out = run_python("""
+        import sys
+        import gpucal
+        assert "cupy" not in sys.modules
+        assert gpucal.resolve_device("auto") == "cpu"
+        print(gpucal.gpu_status().reason)
+    """)
+    assert out.strip()
