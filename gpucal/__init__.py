@@ -1,0 +1,29 @@
+"""gpucal: GPU-accelerated CCD reduction with a NumPy/SciPy fallback.
+
+Functions run on the device of their input arrays (CuPy → GPU, NumPy → CPU);
+the device is chosen where data enter: ``Frame.read(..., device=)``, the CLI's
+``--device`` and the ``GPUCAL_DEVICE`` environment variable.  Importing gpucal
+never imports CuPy.
+"""
+
+from ._version import __version__
+from .backend import available_backends, get_backend, to_device
+from .device import GPUStatus, gpu_available, gpu_status, resolve_device
+from .errors import FrameError, GPUUnavailableError
+from .flags import MaskFlag
+from .frame import Frame
+
+__all__ = [
+    "Frame",
+    "FrameError",
+    "GPUStatus",
+    "GPUUnavailableError",
+    "MaskFlag",
+    "__version__",
+    "available_backends",
+    "get_backend",
+    "gpu_available",
+    "gpu_status",
+    "resolve_device",
+    "to_device",
+]
