@@ -18,6 +18,8 @@ class CupyBackend(NumpyBackend):
     name = "cupy"
     device = "gpu"
     xp = cupy
+    threads = 1  # the device is the parallelism: one chunk, no host threads
+    chunk_values = 1 << 62
 
     def asarray(self, a, dtype=None):
         if isinstance(a, cupy.ndarray):
@@ -27,6 +29,10 @@ class CupyBackend(NumpyBackend):
 
     def to_numpy(self, a):
         return cupy.asnumpy(a) if isinstance(a, cupy.ndarray) else np.asarray(a)
+
+    def available_memory(self):
+        free, _total = cupy.cuda.runtime.memGetInfo()
+        return free + cupy.get_default_memory_pool().free_bytes()
 
     def synchronize(self):
         cupy.cuda.get_current_stream().synchronize()
