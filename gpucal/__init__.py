@@ -8,12 +8,15 @@ never imports CuPy.
 
 from ._version import __version__
 from .backend import available_backends, get_backend, to_device
+from .combine import Combiner, combine
 from .device import GPUStatus, gpu_available, gpu_status, resolve_device
 from .errors import FrameError, GPUUnavailableError
 from .flags import MaskFlag
 from .frame import Frame
+from .stats import sigma_clip
 
 __all__ = [
+    "Combiner",
     "Frame",
     "FrameError",
     "GPUStatus",
@@ -21,9 +24,11 @@ __all__ = [
     "MaskFlag",
     "__version__",
     "available_backends",
+    "combine",
     "get_backend",
     "gpu_available",
     "gpu_status",
     "resolve_device",
+    "sigma_clip",
     "to_device",
 ]

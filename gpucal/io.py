@@ -12,6 +12,7 @@ Every failure names the file and the problem (:class:`~gpucal.FrameError`,
 or ``FileNotFoundError``/``FileExistsError``).
 """
 
+import contextlib
 import os
 import uuid
 from typing import NamedTuple
@@ -82,19 +83,67 @@ def _pick_hdu(hdul, hdu, path):
     return h
 
 
-def _image_data(h, path, what):
-    """The HDU's pixels as stored (scaled by astropy), BLANK pixels as NaN."""
-    hdr = h.header
-    blank, bscale, bzero = hdr.get("BLANK"), hdr.get("BSCALE", 1), hdr.get("BZERO", 0)
-    data = h.data
-    if data.ndim != 2:
-        raise FrameError(f"{path}: {what} is {data.ndim}-D (shape {data.shape}); gpucal "
+class _Image(NamedTuple):
+    """An image HDU found in an open file, with what belongs to it."""
+
+    hdu: fits.hdu.base.ExtensionHDU
+    mask_hdu: fits.hdu.base.ExtensionHDU | None
+    uncertainty_hdu: fits.hdu.base.ExtensionHDU | None
+    header: fits.Header  # cleaned; an extension's completed by the primary's cards
+    unit: u.UnitBase | None
+    blank: float | None  # the scaled value that BLANK stands for, if any
+
+
+@contextlib.contextmanager
+def _reading(path):
+    """Turn what astropy or NumPy raise on a damaged file into a FrameError naming it."""
+    try:
+        yield
+    except (FrameError, MemoryError):
+        raise
+    except Exception as exc:
+        raise FrameError(f"{path}: cannot read it as FITS ({type(exc).__name__}: {exc}); "
+                         "the file is damaged, truncated or not FITS") from exc
+
+
+def _check_file(path):
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    if os.path.isdir(path):
+        raise FrameError(f"{path}: is a directory, not a FITS file")
+
+
+def _locate(hdul, hdu, path, unit):
+    """Find the image (and its MASK/UNCERT) in an open file; nothing is read but headers."""
+    h = _pick_hdu(hdul, hdu, path)
+    if len(h.shape) != 2:
+        what = "the image" if hdu is None else f"HDU {hdu!r}"
+        raise FrameError(f"{path}: {what} is {len(h.shape)}-D (shape {h.shape}); gpucal "
                          "works on 2-D frames: select one plane or extension with hdu=")
+    header = h.header.copy()
+    if h is not hdul[0]:
+        header.extend(_clean_header(hdul[0].header), unique=True)
+    found = {}
+    for name in (MASK_EXTNAME, UNCERT_EXTNAME):
+        ext = hdul[name] if name in hdul and hdul[name] is not h else None
+        if ext is not None:
+            _check_shape(ext, h.shape, path, name)
+        found[name] = ext
     # astropy turns BLANK into NaN when it scales to float, but not for
-    # pseudo-unsigned integers (BZERO = 2**(n-1)): do it here.
-    if blank is not None and data.dtype.kind in "iu":
+    # pseudo-unsigned integers (BZERO = 2**(n-1)): remember what to replace.
+    blank = h.header.get("BLANK")
+    if blank is not None:
+        blank = blank * h.header.get("BSCALE", 1) + h.header.get("BZERO", 0)
+    return _Image(h, found[MASK_EXTNAME], found[UNCERT_EXTNAME], _clean_header(header),
+                  _unit(header, unit, path), blank)
+
+
+def _pixels(image, rows=slice(None)):
+    """Rows of the image as astropy scales them, with BLANK pixels as NaN."""
+    data = image.hdu.section[rows, :]
+    if image.blank is not None and data.dtype.kind in "iu":
         out = data.astype(np.float64)
-        out[data == blank * bscale + bzero] = np.nan
+        out[data == image.blank] = np.nan
         return out
     return data
 
@@ -132,9 +181,9 @@ def _uncertainty_as_stddev(values, header, dtype, path):
 
 
 def _check_shape(arr, shape, path, what):
-    if arr.shape != shape:
-        raise FrameError(f"{path}: the {what} extension has shape {arr.shape} but the "
-                         f"image has shape {shape}")
+    if tuple(arr.shape) != tuple(shape):
+        raise FrameError(f"{path}: the {what} extension has shape {tuple(arr.shape)} but "
+                         f"the image has shape {tuple(shape)}")
 
 
 def read_fits(path, hdu=None, *, unit=None, dtype=np.float32):
@@ -171,44 +220,71 @@ def read_fits(path, hdu=None, *, unit=None, dtype=np.float32):
         BUNIT is not a unit.
     """
     path = os.fspath(path)
-    data, header, extensions = _load(path, hdu)
+    _check_file(path)
+    with _reading(path), fits.open(path, memmap=False) as hdul:
+        image = _locate(hdul, hdu, path, unit)
+        data = _pixels(image)
+        masks = [(h.data, h.header.copy()) if h is not None else None
+                 for h in (image.mask_hdu, image.uncertainty_hdu)]
     dtype = float_dtype(dtype, data.dtype)
     data = np.asarray(data, dtype=dtype.newbyteorder("="))
-    mask = uncertainty = None
-    if MASK_EXTNAME in extensions:
-        mask = flags.decode(*extensions[MASK_EXTNAME])
-        _check_shape(mask, data.shape, path, MASK_EXTNAME)
-    if UNCERT_EXTNAME in extensions:
-        uncertainty = _uncertainty_as_stddev(*extensions[UNCERT_EXTNAME], dtype, path)
-        _check_shape(uncertainty, data.shape, path, UNCERT_EXTNAME)
-    return FitsImage(data, mask, uncertainty, _clean_header(header), _unit(header, unit, path))
+    mask = None if masks[0] is None else flags.decode(*masks[0])
+    uncertainty = None if masks[1] is None else _uncertainty_as_stddev(*masks[1], dtype, path)
+    return FitsImage(data, mask, uncertainty, image.header, image.unit)
 
 
-def _load(path, hdu):
-    """The image, its header and the MASK/UNCERT (data, header) pairs, as astropy reads them.
+class FitsStack:
+    """Same-size images in FITS files, read in row bands; each file is opened once.
 
-    Everything astropy or NumPy raise on a damaged file becomes a FrameError.
+    ``combine`` reads a stack larger than its memory budget band by band, so
+    every pixel of every file is read once (ccdproc re-reads whole files for
+    every tile). Use as a context manager, or call :meth:`close`.
+
+    Parameters
+    ----------
+    paths : sequence of str or os.PathLike
+    hdu : int, str or (str, int), optional
+        As for :func:`read_fits`, the same in every file.
+    unit : str or astropy.units.Unit, optional
+        Overrides every file's BUNIT.
     """
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such file: {path}")
-    if os.path.isdir(path):
-        raise FrameError(f"{path}: is a directory, not a FITS file")
-    try:
-        with fits.open(path, memmap=False) as hdul:
-            h = _pick_hdu(hdul, hdu, path)
-            data = _image_data(h, path, "the image" if hdu is None else f"HDU {hdu!r}")
-            header = h.header.copy()
-            if h is not hdul[0]:
-                header.extend(_clean_header(hdul[0].header), unique=True)
-            extensions = {name: (hdul[name].data, hdul[name].header.copy())
-                          for name in (MASK_EXTNAME, UNCERT_EXTNAME)
-                          if name in hdul and hdul[name] is not h}
-    except (FrameError, MemoryError):
-        raise
-    except Exception as exc:
-        raise FrameError(f"{path}: cannot read it as FITS ({type(exc).__name__}: {exc}); "
-                         "the file is damaged, truncated or not FITS") from exc
-    return data, header, extensions
+
+    def __init__(self, paths, hdu=None, *, unit=None):
+        self.paths = [os.fspath(p) for p in paths]
+        self._files, self.images = [], []
+        try:
+            for path in self.paths:
+                _check_file(path)
+                with _reading(path):
+                    self._files.append(fits.open(path, memmap=False))
+                    self.images.append(_locate(self._files[-1], hdu, path, unit))
+        except BaseException:
+            self.close()
+            raise
+
+    def rows(self, i, start, stop):
+        """Rows ``start:stop`` of image `i` (host array, native float or integer dtype)."""
+        with _reading(self.paths[i]):
+            return _pixels(self.images[i], slice(start, stop))
+
+    def mask_rows(self, i, start, stop):
+        """Rows of image `i`'s MASK extension as booleans, or None if it has none."""
+        ext = self.images[i].mask_hdu
+        if ext is None:
+            return None
+        with _reading(self.paths[i]):
+            return ext.section[start:stop, :] != 0
+
+    def close(self):
+        for f in self._files:
+            f.close()
+        self._files = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def write_fits(path, data, header, *, mask=None, uncertainty=None, unit=None,
