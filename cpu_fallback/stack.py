@@ -228,12 +228,12 @@ def combine(xp, x, mask=None, *, scale=None, minmax=None, extrema=None, sigma=No
     keep = xp.isfinite(x)
     if mask is not None:
         keep &= ~mask
-    if minmax is not None:
+    if minmax is not None:  # thresholds compared exactly: float64, not rounded to x's dtype
         low, high = minmax
         if low is not None:
-            keep &= ~(x < low)
+            keep &= ~(x < xp.float64(low))
         if high is not None:
-            keep &= ~(x > high)
+            keep &= ~(x > xp.float64(high))
     if scale is not None:
         x = x * xp.asarray(scale, dtype=xp.float64)[:, None]
     if extrema is not None:

@@ -591,10 +591,11 @@ class Combiner:
 
     def minmax_clipping(self, min_clip=None, max_clip=None):
         """Reject raw values below `min_clip` or above `max_clip` (None: no bound)."""
+        xp = self.backend.xp  # thresholds compared exactly, not rounded to float32
         if min_clip is not None:
-            self.mask |= self.data < min_clip
+            self.mask |= self.data < xp.float64(min_clip)
         if max_clip is not None:
-            self.mask |= self.data > max_clip
+            self.mask |= self.data > xp.float64(max_clip)
 
     def clip_extrema(self, nlow=0, nhigh=0):
         """Reject each pixel's `nlow` lowest and `nhigh` highest values.

@@ -11,6 +11,9 @@ import numpy as np
 
 from cpu_fallback import NumpyBackend
 
+from .._combine_kernel import MAX_FRAMES
+from . import combine as _combine
+
 
 class CupyBackend(NumpyBackend):
     """CuPy implementation of gpucal's backend primitives (device arrays)."""
@@ -20,6 +23,7 @@ class CupyBackend(NumpyBackend):
     xp = cupy
     threads = 1  # the device is the parallelism: one chunk, no host threads
     chunk_values = 1 << 62
+    scratch_per_value = 8  # the fused kernel keeps each pixel's values in registers
 
     def asarray(self, a, dtype=None):
         if isinstance(a, cupy.ndarray):
@@ -29,6 +33,14 @@ class CupyBackend(NumpyBackend):
 
     def to_numpy(self, a):
         return cupy.asnumpy(a) if isinstance(a, cupy.ndarray) else np.asarray(a)
+
+    def combine_stack(self, x, mask=None, *, scale=None, minmax=None, extrema=None,
+                      sigma=None, method="average", weights=None):
+        if x.shape[0] > MAX_FRAMES:  # too deep for per-thread storage: the generic path
+            return super().combine_stack(x, mask, scale=scale, minmax=minmax, extrema=extrema,
+                                         sigma=sigma, method=method, weights=weights)
+        return _combine.combine_stack(x, mask, scale=scale, minmax=minmax, extrema=extrema,
+                                      sigma=sigma, method=method, weights=weights)
 
     def available_memory(self):
         free, _total = cupy.cuda.runtime.memGetInfo()

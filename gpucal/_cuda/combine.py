@@ -1,0 +1,55 @@
+"""Launching the fused combine kernel (cuda/combine.cu) from CuPy."""
+
+import functools
+import math
+from pathlib import Path
+
+import cupy
+import numpy as np
+
+from .._combine_kernel import kernel_scalars
+
+_CUDA_DIR = Path(__file__).parent / "cuda"
+_BLOCK = 128
+_CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+
+
+@functools.cache
+def _source():
+    # One string, not an #include: CuPy's kernel cache is keyed on the source text.
+    return (_CUDA_DIR / "combine_pixel.cuh").read_text() + (_CUDA_DIR / "combine.cu").read_text()
+
+
+@cupy.memoize(for_each_device=True)
+def _kernel(nframes, ctype):
+    name = f"gpucal_combine_stack<{nframes}, {ctype}>"
+    module = cupy.RawModule(code=_source(), options=("--std=c++17",), name_expressions=[name])
+    return module.get_function(name)
+
+
+def combine_stack(x, mask, *, scale, minmax, extrema, sigma, method, weights):
+    """(value, uncertainty, n) of a (N, ...) CuPy stack in one kernel launch."""
+    nframes, shape = x.shape[0], x.shape[1:]
+    npix = math.prod(shape)
+    if x.dtype not in _CTYPES:
+        x = x.astype(np.float32)
+    x = cupy.ascontiguousarray(x).reshape(nframes, npix)
+    dummy = cupy.zeros(1, np.float64)
+    mask_arg = dummy if mask is None else cupy.ascontiguousarray(mask, dtype=bool).reshape(nframes, npix)
+    scale_arg = dummy if scale is None else cupy.asarray(scale, dtype=np.float64)
+    if weights is None:
+        weights_kind, weights_arg = 0, dummy
+    else:
+        weights_kind = 1 if weights.ndim == 1 else 2
+        weights_arg = cupy.ascontiguousarray(weights, dtype=np.float64)
+    value = cupy.empty(npix, x.dtype)
+    uncertainty = cupy.empty(npix, x.dtype)
+    nkept = cupy.empty(npix, np.int32)
+    if npix:
+        args = (x, mask_arg, scale_arg, weights_arg, np.int64(npix), np.int32(mask is not None),
+                np.int32(scale is not None))
+        scalars = kernel_scalars(method, minmax, extrema, sigma, weights_kind)
+        typed = tuple(np.float64(a) if isinstance(a, float) else np.int32(a) for a in scalars)
+        _kernel(nframes, _CTYPES[x.dtype])(((npix + _BLOCK - 1) // _BLOCK,), (_BLOCK,),
+                                           args + typed + (value, uncertainty, nkept))
+    return value.reshape(shape), uncertainty.reshape(shape), nkept.reshape(shape)
