@@ -60,3 +60,55 @@ def test_runs_from_the_shell(command):
     proc = subprocess.run(command + ["info"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split()[:2] == ["gpucal", gpucal.__version__]
+
+
+# -- gpucal combine -------------------------------------------------------------------------
+
+@pytest.fixture
+def flats(tmp_path):
+    from gpucal import Frame
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(7):
+        data = rng.normal(1000 * (1 + 0.1 * i), 10, (40, 30))
+        data[rng.random(data.shape) < 0.01] = 60000
+        paths.append(tmp_path / f"flat{i}.fits")
+        Frame(data, unit="adu", header={"IMAGETYP": "flat"}).write(paths[-1])
+    return paths
+
+
+def test_combine_writes_what_the_api_computes(flats, tmp_path, capsys):
+    out = tmp_path / "master.fits"
+    args = [str(p) for p in flats] + ["-o", str(out), "--method", "median", "--scale", "mode",
+                                      "--sigma-clip", "2.5", "3", "--sigma-func", "median",
+                                      "--dev-func", "mad_std",
+                                      "--maxiters", "0", "--minmax", "none", "50000",
+                                      "--mem-limit", "20kB", "--device", "cpu"]
+    assert main(["combine"] + args) == 0
+    captured = capsys.readouterr()
+    assert f"wrote {out}: median of 7 frames (40×30), 0 pixels with no data" in captured.out
+    assert "reading 7 files [####" in captured.err
+    expected = gpucal.combine(flats, "median", scale="mode", sigma_clip=True,
+                              sigma_clip_low_thresh=2.5, sigma_clip_high_thresh=3,
+                              sigma_clip_func="median", sigma_clip_dev_func="mad_std",
+                              maxiters=None, minmax_clip=True,
+                              minmax_clip_max=50000)
+    written = gpucal.Frame.read(out, device="cpu")
+    np.testing.assert_array_equal(written.data, expected.data)
+    np.testing.assert_array_equal(written.uncertainty, expected.uncertainty)
+    assert written.header["NCOMBINE"] == 7 and written.header["IMAGETYP"] == "flat"
+
+
+def test_combine_refuses_to_overwrite_and_reports_bad_input(flats, tmp_path, capsys):
+    out = tmp_path / "master.fits"
+    assert main(["combine", *map(str, flats), "-o", str(out)]) == 0
+    assert main(["combine", *map(str, flats), "-o", str(out)]) == 1
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert main(["combine", *map(str, flats), "-o", str(out), "--overwrite",
+                 "--clip-extrema", "1", "1", "--hdu", "0"]) == 0
+    assert main(["combine", str(tmp_path / "nope.fits"), "-o", str(tmp_path / "x.fits")]) == 1
+    assert "no such file" in capsys.readouterr().err
+    assert main(["combine", *map(str, flats), "-o", str(tmp_path / "y.fits"),
+                 "--mem-limit", "10"]) == 1
+    assert "one row of this stack needs" in capsys.readouterr().err
