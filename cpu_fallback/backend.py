@@ -46,11 +46,14 @@ class NumpyBackend:
     xp = np
     #: Stack primitives work on chunks of this many values (pixels × frames),
     #: one chunk per thread; NumPy releases the GIL in sorts and ufuncs.
-    chunk_values = 1 << 18
+    chunk_values = 1 << 19  # measured: smaller chunks pay NumPy call overhead, larger miss L2
     threads = _cpu_count()
     #: Bytes of scratch per value of a chunk in the stack primitives (measured
     #: peak with tracemalloc, rounded up); gpucal.combine sizes bands with it.
     scratch_per_value = 64
+    #: Largest band gpucal.combine gathers at once, whatever the memory budget:
+    #: a fresh 300 MB buffer costs more in page faults than the combination.
+    band_bytes = 64 << 20
 
     def asarray(self, a, dtype=None):
         """Return `a` as an array of this backend, in native byte order.
@@ -81,25 +84,53 @@ class NumpyBackend:
             pass
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
-    # -- stack primitives: arrays are (frames, ...) ----------------------------------------
+    # -- stack primitives: stacks are (frames, ...) arrays or lists of frames ---------------
+
+    def stacked(self, a):
+        """A (N, ...) array from a stack given as an array or a list of N frames.
+
+        In a list of masks, None stands for a frame with nothing masked; a list
+        of only None is None.
+        """
+        if not isinstance(a, (list, tuple)):
+            return a
+        if all(f is None for f in a):
+            return None
+        shape = next(f.shape for f in a if f is not None)
+        return self.xp.stack([self.xp.zeros(shape, bool) if f is None else f for f in a])
 
     def _map_pixels(self, func, stacks, **kwargs):
-        """Run ``func(xp, *chunks, **kwargs)`` over pixel chunks of (N, ...) stacks.
+        """Run ``func(xp, *chunks, **kwargs)`` over pixel chunks of stacks.
 
-        Each chunk is a (frames, pixels) view; None stays None. ``func``
-        returns a tuple of (pixels,) or (frames, pixels) arrays, which come
-        back shaped (...) or (N, ...).
+        A stack is a (N, ...) array or a list of N frames (see :meth:`stacked`);
+        a list is gathered chunk by chunk in the worker threads, never as a
+        whole. Each chunk reaches `func` as (frames, pixels); None stays None.
+        `func` returns a tuple of (pixels,) or (frames, pixels) arrays, which
+        come back shaped (...) or (N, ...).
         """
         xp = self.xp
-        n, shape = stacks[0].shape[0], stacks[0].shape[1:]
+        first = stacks[0]
+        n = len(first)
+        shape = tuple(first[0].shape if isinstance(first, (list, tuple)) else first.shape[1:])
         npix = math.prod(shape)
-        flat = [None if a is None else a.reshape(n, npix) for a in stacks]
+
+        def flat(a):
+            if isinstance(a, (list, tuple)):
+                return None if all(f is None for f in a) else [
+                    None if f is None else f.reshape(npix) for f in a]
+            return None if a is None else a.reshape(n, npix)
+
+        flats = [flat(a) for a in stacks]
         step = max(1, self.chunk_values // max(n, 1))
         spans = [(i, min(i + step, npix)) for i in range(0, npix, step)] or [(0, 0)]
 
+        def chunk(a, i, j):
+            if isinstance(a, list):
+                return self.stacked([None if f is None else f[i:j] for f in a])
+            return None if a is None else a[:, i:j]
+
         def run(span):
-            return func(xp, *(None if a is None else a[:, span[0]:span[1]] for a in flat),
-                        **kwargs)
+            return func(xp, *(chunk(a, *span) for a in flats), **kwargs)
 
         if self.threads > 1 and len(spans) > 1:
             with ThreadPoolExecutor(min(self.threads, len(spans))) as pool:
@@ -107,8 +138,8 @@ class NumpyBackend:
         else:
             parts = [run(span) for span in spans]
         outputs = []
-        for k, first in enumerate(parts[0]):
-            whole = xp.concatenate([p[k] for p in parts], axis=-1) if len(parts) > 1 else first
+        for k, first_part in enumerate(parts[0]):
+            whole = xp.concatenate([p[k] for p in parts], axis=-1) if len(parts) > 1 else first_part
             outputs.append(whole.reshape(whole.shape[:-1] + shape))
         return tuple(outputs)
 

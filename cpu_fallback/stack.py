@@ -63,11 +63,30 @@ def _median_of_run(xp, s, start, n):
         return xp.where(n > 0, (lo + hi) / 2, xp.nan)
 
 
-def _mean_std(xp, x, keep, n):
+def _mad_sorted(xp, s, med, n, in_run=None):
+    """Median absolute deviation from `med` of each pixel's sorted run, float64.
+
+    `s` is what :func:`_sorted` returns; the run is its first `n` values, or
+    those where `in_run` holds. Deviations are taken on the sorted rows as
+    they lie in memory, so no further transposes are needed.
+    """
+    dev = xp.subtract(s.T, med[:, None], dtype=xp.float64)
+    xp.abs(dev, out=dev)  # NaN (values not kept) stays NaN and sorts last
+    if in_run is not None:
+        dev = xp.where(in_run.T, dev, xp.nan)
+        n = xp.count_nonzero(in_run, axis=0)
+    dev.sort(axis=1)
+    return _median_of_run(xp, dev.T, xp.zeros_like(n), n)
+
+
+def _sum_mean_std(xp, x, keep, n):
+    """Sum, mean and (two-pass, population) standard deviation of the kept values."""
     with _quiet(xp):
-        mean = _masked_sum(xp, x, keep) / n
+        total = _masked_sum(xp, x, keep)
+        mean = total / n
         d = x - mean
-        return mean, xp.sqrt(_masked_sum(xp, d * d, keep) / n)
+        d *= d
+        return total, mean, xp.sqrt(_masked_sum(xp, d, keep) / n)
 
 
 def extreme_ranks(xp, x, nlow, nhigh):
@@ -90,10 +109,14 @@ def _bounds_mean_std(xp, x, keep, sigma_lower, sigma_upper, maxiters):
     iteration = 0
     while maxiters is None or iteration < maxiters:
         iteration += 1
-        mean, std = _mean_std(xp, x, keep, n)
+        _, mean, std = _sum_mean_std(xp, x, keep, n)
         lo = xp.where(active, mean - sigma_lower * std, lo)
         hi = xp.where(active, mean + sigma_upper * std, hi)
-        new_keep = keep & (x >= lo) & (x <= hi)
+        if iteration == maxiters:  # the last bounds: no need to find what they keep
+            break
+        new_keep = x >= lo
+        new_keep &= x <= hi
+        new_keep &= keep
         new_n = xp.count_nonzero(new_keep, axis=0)
         keep = xp.where(active, new_keep, keep)
         active &= (new_n != n) & (new_n > 0)
@@ -109,13 +132,13 @@ def _run_stats(xp, s, start, stop, cenfunc, stdfunc):
     rows = xp.arange(s.shape[0])[:, None]
     in_run = (rows >= start) & (rows < stop)
     if cenfunc == "mean" or stdfunc == "std":
-        mean, std = _mean_std(xp, s, in_run, n)
+        _, mean, std = _sum_mean_std(xp, s, in_run, n)
     if cenfunc == "median" or stdfunc != "std":
         med = _median_of_run(xp, s, start, n)
     cen = mean if cenfunc == "mean" else med
     if stdfunc == "std":
         return cen, std
-    mad = _median_of_run(xp, _sorted(xp, xp.abs(s - med), in_run), xp.zeros_like(n), n)
+    mad = _mad_sorted(xp, s, med, n, in_run)
     return cen, (mad * MAD_TO_STD if stdfunc == "mad_std" else mad)
 
 
@@ -136,7 +159,7 @@ def sigma_bounds(xp, x, valid, *, sigma_lower, sigma_upper, maxiters, cenfunc, s
         NaN where a pixel has no valid value.
     """
     keep = valid & xp.isfinite(x)
-    x = x.astype(xp.float64)
+    x = x.astype(xp.float64, copy=False)
     if cenfunc == "mean" and stdfunc == "std":
         return _bounds_mean_std(xp, x, keep, sigma_lower, sigma_upper, maxiters)
     s = _sorted(xp, x, keep)
@@ -151,6 +174,8 @@ def sigma_bounds(xp, x, valid, *, sigma_lower, sigma_upper, maxiters, cenfunc, s
         cen, dev = _run_stats(xp, s, start, stop, cenfunc, stdfunc)
         lo = xp.where(active, cen - sigma_lower * dev, lo)
         hi = xp.where(active, cen + sigma_upper * dev, hi)
+        if iteration == maxiters:
+            break
         # the kept run shrinks to the values inside the new bounds
         new_start = xp.maximum(start, xp.count_nonzero(s < lo, axis=0))
         new_stop = xp.minimum(stop, xp.count_nonzero(s <= hi, axis=0))
@@ -192,16 +217,13 @@ def reduce(xp, x, keep, method, weights=None):
     with _quiet(xp):
         if method == "median":
             # the median is an order statistic: sorting in x's dtype is exact and fast;
-            # deviations from it are not, so they are float64
-            value = _median_of_run(xp, _sorted(xp, x, keep), xp.zeros_like(n), n)
-            dev = xp.abs(x.astype(xp.float64) - value)
-            mad = _median_of_run(xp, _sorted(xp, dev, keep), xp.zeros_like(n), n)
-            return value, MAD_TO_STD * mad / xp.sqrt(n), n
-        x = x.astype(xp.float64)
-        mean, std = _mean_std(xp, x, keep, n)
-        if weights is None:
-            total, average = _masked_sum(xp, x, keep), mean
-        else:
+            # deviations from it are not, so _mad_sorted takes them in float64
+            s = _sorted(xp, x, keep)
+            value = _median_of_run(xp, s, xp.zeros_like(n), n)
+            return value, MAD_TO_STD * _mad_sorted(xp, s, value, n) / xp.sqrt(n), n
+        x = x.astype(xp.float64, copy=False)
+        total, average, std = _sum_mean_std(xp, x, keep, n)
+        if weights is not None:
             w = xp.asarray(weights, dtype=xp.float64)
             if w.ndim == 1:
                 w = w[:, None]
@@ -225,7 +247,8 @@ def combine(xp, x, mask=None, *, scale=None, minmax=None, extrema=None, sigma=No
 
     Returns what :func:`reduce` returns.
     """
-    keep = xp.isfinite(x)
+    finite = xp.isfinite(x)
+    keep = finite.copy()
     if mask is not None:
         keep &= ~mask
     if minmax is not None:  # thresholds compared exactly: float64, not rounded to x's dtype
@@ -239,6 +262,9 @@ def combine(xp, x, mask=None, *, scale=None, minmax=None, extrema=None, sigma=No
     if extrema is not None:
         keep &= ~extreme_ranks(xp, x, *extrema)
     if sigma is not None:
-        lo, hi = sigma_bounds(xp, x, xp.isfinite(x), **sigma)
-        keep &= (x >= lo) & (x <= hi)
+        if method != "median":  # convert once for both the bounds and the sums
+            x = x.astype(xp.float64, copy=False)
+        lo, hi = sigma_bounds(xp, x, finite, **sigma)
+        keep &= x >= lo
+        keep &= x <= hi
     return reduce(xp, x, keep, method, weights)

@@ -112,13 +112,11 @@ class _MemorySource:
                     [tuple(d.shape) for d, _, _ in self.items], [u for _, _, u in self.items])
 
     def band(self, start, stop, dtype):
-        xp = self.backend.xp
-        data = xp.empty((self.n, stop - start) + self.shape[1:], dtype)
-        mask = xp.zeros(data.shape, bool) if self.has_mask else None
-        for i, (d, m, _) in enumerate(self.items):
-            data[i] = move(d[start:stop], self.backend)
-            if m is not None:
-                mask[i] = move(m[start:stop], self.backend)
+        # lists of row views: the backend gathers them chunk by chunk, no band copy
+        data = [move(d[start:stop], self.backend).astype(dtype, copy=False)
+                for d, _, _ in self.items]
+        mask = [None if m is None else move(m[start:stop], self.backend)
+                for _, m, _ in self.items] if self.has_mask else None
         return data, mask
 
     def frame(self, i, dtype):
@@ -256,7 +254,8 @@ def _band_rows(source, dtype, pixel_weights, backend, budget):
     """How many rows of the stack a band may hold within `budget` bytes.
 
     Per value a band holds the data, the mask, per-pixel weights, and the
-    backend's scratch, which the CPU caps at one chunk per thread.
+    backend's scratch, which the CPU caps at one chunk per thread; the
+    backend may prefer smaller bands than the budget allows (``band_bytes``).
     """
     ny, nx = source.shape
     stored = dtype.itemsize + source.has_mask + 8 * pixel_weights
@@ -271,6 +270,8 @@ def _band_rows(source, dtype, pixel_weights, backend, budget):
         need = row_values * (stored + scratch)
         raise ValueError(f"mem_limit allows {budget} bytes but one row of this stack needs "
                          f"{need}: raise mem_limit")
+    if backend.band_bytes:
+        rows = min(rows, max(1, backend.band_bytes // (row_values * stored)))
     return int(min(rows, ny))
 
 
@@ -557,7 +558,8 @@ class Combiner:
         self._source = _open(ccd_iter if getattr(ccd_iter, "ndim", 0) == 3 else list(ccd_iter),
                              device)
         self.backend = self._source.backend
-        data, mask = self._source.band(0, self._source.shape[0], self.dtype)
+        data, mask = (self.backend.stacked(a) for a in
+                      self._source.band(0, self._source.shape[0], self.dtype))
         xp = self.backend.xp
         self.data = xp.ascontiguousarray(data)
         self.mask = ~xp.isfinite(self.data) if mask is None else mask | ~xp.isfinite(self.data)

@@ -24,6 +24,7 @@ class CupyBackend(NumpyBackend):
     threads = 1  # the device is the parallelism: one chunk, no host threads
     chunk_values = 1 << 62
     scratch_per_value = 8  # the fused kernel keeps each pixel's values in registers
+    band_bytes = None  # bands as large as the budget: fewer, larger uploads
 
     def asarray(self, a, dtype=None):
         if isinstance(a, cupy.ndarray):
@@ -36,11 +37,12 @@ class CupyBackend(NumpyBackend):
 
     def combine_stack(self, x, mask=None, *, scale=None, minmax=None, extrema=None,
                       sigma=None, method="average", weights=None):
-        if x.shape[0] > MAX_FRAMES:  # too deep for per-thread storage: the generic path
+        if len(x) > MAX_FRAMES:  # too deep for per-thread storage: the generic path
             return super().combine_stack(x, mask, scale=scale, minmax=minmax, extrema=extrema,
                                          sigma=sigma, method=method, weights=weights)
-        return _combine.combine_stack(x, mask, scale=scale, minmax=minmax, extrema=extrema,
-                                      sigma=sigma, method=method, weights=weights)
+        return _combine.combine_stack(self.stacked(x), self.stacked(mask), scale=scale,
+                                      minmax=minmax, extrema=extrema, sigma=sigma,
+                                      method=method, weights=weights)
 
     def available_memory(self):
         free, _total = cupy.cuda.runtime.memGetInfo()

@@ -1,0 +1,62 @@
+"""Summarise pytest-benchmark JSON files: median times and speed-ups over the peer.
+
+    python bench/report.py bench/results/combine-*.json
+
+Prints one markdown table per file: each benchmark group (one task on one data
+set) with every implementation's median time and its speed-up over the peer
+("ccdproc" or "astroscrappy"; other configurations of the peer, such as
+"ccdproc-defaults", are compared in the notes), plus GPU kernel bandwidth.
+"""
+
+import json
+import sys
+
+PEERS = ("ccdproc", "astroscrappy")
+
+
+def _impl(bench):
+    return bench.get("extra_info", {}).get("impl") or bench["name"]
+
+
+def table(path):
+    with open(path) as f:
+        report = json.load(f)
+    machine = report["machine_info"]
+    cpu = machine.get("cpu", {}).get("brand_raw", machine.get("processor", "?"))
+    lines = [f"### {path}", "",
+             f"CPU: {cpu} ({machine.get('cpu', {}).get('count', '?')} threads); "
+             f"GPU: {machine.get('gpu', '?')}; gpucal {machine.get('gpucal', '?')}; "
+             f"{report['datetime'][:10]}", "",
+             "| task | implementation | median s | speed-up over peer | notes |",
+             "|---|---|---:|---:|---|"]
+    groups = {}
+    for bench in report["benchmarks"]:
+        groups.setdefault(bench["group"], []).append(bench)
+    for group, benches in groups.items():
+        peer = next((b for b in benches if _impl(b) in PEERS), None)
+        variants = [b for b in benches if _impl(b).startswith(PEERS) and b is not peer]
+        for bench in sorted(benches, key=lambda b: -b["stats"]["median"]):
+            median = bench["stats"]["median"]
+            is_peer = _impl(bench).startswith(PEERS)
+            speedup = f"{peer['stats']['median'] / median:.1f}×" if peer and not is_peer else "-"
+            info = bench.get("extra_info", {})
+            notes = [] if is_peer else [f"{v['stats']['median'] / median:.1f}× over {_impl(v)}"
+                                        for v in variants]
+            if "first_call_s" in info:
+                notes.append(f"first call {info['first_call_s']:.2f} s")
+            if "device_s" in info:
+                notes.append(f"kernel {info['device_s'] * 1e3:.2f} ms, "
+                             f"{info['bandwidth_Bps'] / 1e9:.0f} GB/s")
+                if info.get("hbm_share") is not None:
+                    notes.append(f"{100 * info['hbm_share']:.0f}% of HBM")
+            lines.append(f"| {group} | {_impl(bench)} | {median:.4f} | {speedup} | "
+                         f"{'; '.join(notes)} |")
+    return "\n".join(lines)
+
+
+def main(paths):
+    print("\n\n".join(table(p) for p in paths))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
