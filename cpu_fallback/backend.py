@@ -177,10 +177,12 @@ class NumpyBackend:
 
     def combine_stack(self, x, mask=None, *, scale=None, minmax=None, extrema=None,
                       sigma=None, method="average", weights=None):
-        """Reject and combine a (N, ...) stack in one pass: (value, uncertainty, n).
+        """Reject and combine a stack in one pass: (value, uncertainty, n).
 
-        The fused form of the steps in cpu_fallback.stack.combine; the GPU
-        backend runs it as one kernel (one thread per pixel).
+        `x` and `mask` are (N, ...) arrays or lists of N frames (a mask list
+        may hold None). The fused form of the steps in
+        cpu_fallback.stack.combine; the GPU backend runs it as one kernel (one
+        thread per pixel).
         """
         w_pix, w_frame = self._split_weights(weights)
         return self._map_pixels(

@@ -46,7 +46,7 @@ def _sorted(xp, x, keep):
     """(N, P) view: each pixel's kept values ascending, then NaN (x's dtype)."""
     s = xp.where(keep, x, xp.nan).T.copy()
     s.sort(axis=1)
-    return s.T  # a view: only single order statistics are read from it
+    return s.T  # a view: each pixel's values stay contiguous for gathers and sorts
 
 
 def _kth(xp, s, k):

@@ -23,6 +23,7 @@ Where gpucal deliberately differs from ccdproc 2.5.1:
 import math
 import os
 import re
+import sys
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from . import io
 from .backend import backend_for_device, get_backend, move
 from .errors import FrameError
 from .flags import MASK_DTYPE, MaskFlag
-from .frame import Frame
+from .frame import Frame, ccddata_header
 from .provenance import add_history
 from .stats import mode, stat_name
 
@@ -74,7 +75,7 @@ class _ArraySource:
 
 
 class _MemorySource:
-    """2-D arrays, Frames or CCDData: bands are gathered into one stack.
+    """2-D arrays, Frames or CCDData: bands are lists of row views, one per frame.
 
     Arrays and Frames stay on their device; CCDData (host containers) go to
     `device`, unless arrays already fixed the backend.
@@ -84,18 +85,18 @@ class _MemorySource:
         resident, self.items = [], []
         for i, item in enumerate(items):
             if isinstance(item, Frame):
-                data, mask, header, unit = item.data, item.bool_mask, item.header, item.unit
+                data, mask, unit = item.data, item.bool_mask, item.unit
                 resident += [data]
             elif isinstance(item, np.ma.MaskedArray):
-                data, mask, header, unit = item.data, np.ma.getmaskarray(item), None, None
+                data, mask, unit = item.data, np.ma.getmaskarray(item), None
                 resident += [data]
             elif _is_ccddata(item):
                 data = np.asarray(item.data)
                 mask = None if item.mask is None else np.asarray(item.mask) != 0
-                header, unit = Frame.from_ccddata(item).header, item.unit
+                unit = item.unit
             elif hasattr(item, "shape") or isinstance(item, (list, tuple)):
-                data, mask, header, unit = item, None, None, None
-                data = data if hasattr(data, "shape") else np.asarray(data)
+                data = item if hasattr(item, "shape") else np.asarray(item)
+                mask, unit = None, None
                 resident += [data]
             else:
                 raise TypeError(f"frames[{i}]: expected an array, Frame, CCDData or file "
@@ -168,21 +169,19 @@ class _FileSource:
 
 
 def _is_ccddata(item):
-    from astropy.nddata import CCDData
-
-    return isinstance(item, CCDData)
+    # a CCDData implies astropy.nddata was imported; gpucal does not import it eagerly
+    nddata = sys.modules.get("astropy.nddata")
+    return nddata is not None and isinstance(item, nddata.CCDData)
 
 
 def _first_header(items):
     first = items[0]
     if isinstance(first, Frame):
         return first.header
-    return Frame.from_ccddata(first).header if _is_ccddata(first) else None
+    return ccddata_header(first) if _is_ccddata(first) else None
 
 
 def _check_same(source, names, shapes, units):
-    if source.n == 0:
-        raise ValueError("combine: no frames to combine")
     for name, shape, unit in zip(names, shapes, units):
         if shape != tuple(shapes[0]):
             raise FrameError(f"{name}: shape {shape} differs from the first frame's "
@@ -292,7 +291,7 @@ def _scale_factors(scale, source, dtype):
     if callable(scale):
         factors = [float(scale(source.frame(i, dtype)[0])) for i in range(source.n)]
     else:
-        factors = np.asarray(scale.get() if hasattr(scale, "get") else scale, dtype=np.float64)
+        factors = np.asarray(get_backend(scale).to_numpy(scale), dtype=np.float64)
         if factors.shape != (source.n,):
             raise ValueError(f"scale: expected {source.n} factors, one per frame; got shape "
                              f"{factors.shape}")

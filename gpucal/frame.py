@@ -25,6 +25,14 @@ def _as_header(header):
         raise FrameError(f"header: cannot be made into a FITS header ({exc})") from None
 
 
+def ccddata_header(ccd):
+    """A CCDData's meta as a FITS header, its WCS merged in (no data are touched)."""
+    header = _as_header(ccd.meta)
+    if ccd.wcs is not None:
+        header.update(ccd.wcs.to_header(relax=True))
+    return header
+
+
 class Frame:
     """A 2-D CCD image with bit-flag mask, uncertainty, header and unit.
 
@@ -138,7 +146,8 @@ class Frame:
         if value.dtype.kind == "b":
             value = value.astype(MASK_DTYPE) * MASK_DTYPE.type(MaskFlag.USER)
         elif value.dtype.kind in "iu":
-            if bool((value.astype(np.int64) & ~int(MaskFlag.all())).any()):
+            # the flags are the low bits, so "only known bits" is 0 <= value <= all()
+            if bool(((value < 0) | (value > int(MaskFlag.all()))).any()):
                 raise FrameError("mask: holds bits that are not gpucal MaskFlags "
                                  f"({', '.join(f.name for f in MaskFlag)}); pass a boolean "
                                  "mask, or map your values to MaskFlags")
@@ -318,11 +327,8 @@ class Frame:
             unc = std.array
             if std.unit is not None and ccd.unit is not None and std.unit != ccd.unit:
                 unc = (unc * std.unit).to_value(ccd.unit)
-        header = _as_header(ccd.meta)
-        if ccd.wcs is not None:
-            header.update(ccd.wcs.to_header(relax=True))
         mask = None if ccd.mask is None else np.asarray(ccd.mask) != 0
-        return cls(ccd.data, mask, unc, header, ccd.unit, dtype=dtype)
+        return cls(ccd.data, mask, unc, ccddata_header(ccd), ccd.unit, dtype=dtype)
 
     def to_ccddata(self):
         """An astropy CCDData (host arrays): boolean mask, StdDevUncertainty.

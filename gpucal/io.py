@@ -20,7 +20,6 @@ from typing import NamedTuple
 import numpy as np
 from astropy import units as u
 from astropy.io import fits
-from astropy.nddata import CCDData
 
 from . import flags
 from ._dtype import float_dtype
@@ -154,6 +153,8 @@ def _unit(header, unit, path):
     text = str(header.get("BUNIT", "")).strip()
     if not text:
         return None
+    from astropy.nddata import CCDData  # imported only when a file has a BUNIT
+
     # The spellings CCDData.read accepts, so both read the same files.
     text = "adu" if text.lower() == "adu" else CCDData.known_invalid_fits_unit_strings.get(text, text)
     try:

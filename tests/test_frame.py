@@ -81,6 +81,7 @@ def test_mask_flags_are_distinct_bits_that_fit_a_signed_16_bit_fits_image():
     assert all(v & (v - 1) == 0 for v in values) and len(set(values)) == len(values)
     assert int(MaskFlag.all()) < 2**15  # MASK is written as BITPIX=16
     assert MaskFlag.all() == sum(values)
+    assert int(MaskFlag.all()) & (int(MaskFlag.all()) + 1) == 0  # contiguous low bits
 
 
 def test_header_and_unit_are_normalised():

@@ -30,6 +30,7 @@ def test_import_gpucal_does_not_import_cupy(tmp_path):
         import numpy as np
         import gpucal, gpucal.cli, gpucal.io, gpucal.backend
         assert "cupy" not in sys.modules
+        assert "astropy.nddata" not in sys.modules  # 0.4 s: loaded only for CCDData
         # a whole CPU workflow, device chosen explicitly, stays CuPy-free too
         f = gpucal.Frame(np.ones((3, 4)), unit="adu")
         f.write({str(tmp_path / "f.fits")!r})
