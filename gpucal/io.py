@@ -225,12 +225,12 @@ def read_fits(path, hdu=None, *, unit=None, dtype=np.float32):
     with _reading(path), fits.open(path, memmap=False) as hdul:
         image = _locate(hdul, hdu, path, unit)
         data = _pixels(image)
-        masks = [(h.data, h.header.copy()) if h is not None else None
-                 for h in (image.mask_hdu, image.uncertainty_hdu)]
+        mask_ext, uncert_ext = ((h.data, h.header.copy()) if h is not None else None
+                                for h in (image.mask_hdu, image.uncertainty_hdu))
     dtype = float_dtype(dtype, data.dtype)
     data = np.asarray(data, dtype=dtype.newbyteorder("="))
-    mask = None if masks[0] is None else flags.decode(*masks[0])
-    uncertainty = None if masks[1] is None else _uncertainty_as_stddev(*masks[1], dtype, path)
+    mask = None if mask_ext is None else flags.decode(*mask_ext)
+    uncertainty = None if uncert_ext is None else _uncertainty_as_stddev(*uncert_ext, dtype, path)
     return FitsImage(data, mask, uncertainty, image.header, image.unit)
 
 
