@@ -385,7 +385,9 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
         Array: N multipliers. Callable: called on each frame's data, returns
         its multiplier. String: each frame is *divided* by that statistic of
         its finite unmasked pixels (``"mode"`` is the histogram mode of
-        :func:`gpucal.stats.mode`) — flat normalisation.
+        :func:`gpucal.stats.mode`) — flat normalisation. Statistics and
+        callables need whole frames: FITS inputs are then read once more, a
+        frame at a time, before the bands.
     mem_limit : int, float or str, optional
         Bytes (or e.g. ``"2GB"``) for the stack bands and their scratch; the
         outputs come on top. Default: on the CPU min(16 GB, half of the free
