@@ -137,11 +137,11 @@ def sigma_clip(data, sigma=3.0, sigma_lower=None, sigma_upper=None, maxiters=5,
     axes, rest = _clip_layout(values.shape, axis)
     rest_shape = tuple(values.shape[a] for a in rest)
     stack = xp.transpose(values, axes + rest).reshape(-1, math.prod(rest_shape))
-    valid = None if mask_in is None else ~np.transpose(mask_in, axes + rest).reshape(stack.shape)
-    lo, hi = backend.stack_sigma_bounds(
-        stack, xp.ones(stack.shape, bool) if valid is None else valid,
-        sigma_lower=sigma_lower, sigma_upper=sigma_upper, maxiters=maxiters or None,
-        cenfunc=cen, stdfunc=dev)
+    valid = (xp.ones(stack.shape, bool) if mask_in is None
+             else ~np.transpose(mask_in, axes + rest).reshape(stack.shape))
+    lo, hi = backend.stack_sigma_bounds(stack, valid, sigma_lower=sigma_lower,
+                                        sigma_upper=sigma_upper, maxiters=maxiters or None,
+                                        cenfunc=cen, stdfunc=dev)
     # bounds broadcast back over the clipped axes
     expand = [slice(None) if a in rest else None for a in range(values.ndim)]
     lo_b, hi_b = lo.reshape(rest_shape)[tuple(expand)], hi.reshape(rest_shape)[tuple(expand)]
