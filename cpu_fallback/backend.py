@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import stack
+from . import filters, stack
 
 
 def _cpu_count():
@@ -54,6 +54,8 @@ class NumpyBackend:
     #: Largest band gpucal.combine gathers at once, whatever the memory budget:
     #: a fresh 300 MB buffer costs more in page faults than the combination.
     band_bytes = 64 << 20
+    #: The "percentile" that asks :meth:`rank_filter` for the median.
+    MEDIAN = filters.MEDIAN
 
     def asarray(self, a, dtype=None):
         """Return `a` as an array of this backend, in native byte order.
@@ -190,6 +192,24 @@ class NumpyBackend:
                                               extrema=extrema, sigma=sigma, method=method,
                                               weights=w if w is not None else w_frame),
             [x, mask, w_pix])
+
+    # -- image primitives: 2-D (lines, columns) arrays -------------------------------------
+
+    def rank_filter(self, image, size, percentiles):
+        """Exact windowed percentiles (or :data:`cpu_fallback.filters.MEDIAN`) of a 2-D image.
+
+        (len(percentiles), ...) in the image's float dtype; reflect borders,
+        scipy's rank formulas, NaN ignored (cpu_fallback.filters.rank_filter).
+        """
+        return filters.rank_filter(image, size, percentiles, threads=self.threads)
+
+    def block_percentiles(self, image, block, percentiles):
+        """``np.percentile`` of each block of a grid, NaN ignored: (len(percentiles), rows, cols)."""
+        return filters.block_percentiles(image, block, percentiles)
+
+    def fill_column_gaps(self, mask, ngood):
+        """ccdproc's findbadcolumns gap filling along axis 0 (cpu_fallback.filters)."""
+        return filters.fill_column_gaps(mask, ngood)
 
     def __repr__(self):
         return f"<gpucal backend {self.name!r} on {self.device}>"

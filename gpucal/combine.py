@@ -23,11 +23,11 @@ Where gpucal deliberately differs from ccdproc 2.5.1:
 import math
 import os
 import re
-import sys
 
 import numpy as np
 
 from . import io
+from ._image import is_ccddata
 from .backend import backend_for_device, get_backend, move
 from .errors import FrameError
 from .flags import MASK_DTYPE, MaskFlag
@@ -90,7 +90,7 @@ class _MemorySource:
             elif isinstance(item, np.ma.MaskedArray):
                 data, mask, unit = item.data, np.ma.getmaskarray(item), None
                 resident += [data]
-            elif _is_ccddata(item):
+            elif is_ccddata(item):
                 data = np.asarray(item.data)
                 mask = None if item.mask is None else np.asarray(item.mask) != 0
                 unit = item.unit
@@ -168,17 +168,11 @@ class _FileSource:
         self.files.close()
 
 
-def _is_ccddata(item):
-    # a CCDData implies astropy.nddata was imported; gpucal does not import it eagerly
-    nddata = sys.modules.get("astropy.nddata")
-    return nddata is not None and isinstance(item, nddata.CCDData)
-
-
 def _first_header(items):
     first = items[0]
     if isinstance(first, Frame):
         return first.header
-    return ccddata_header(first) if _is_ccddata(first) else None
+    return ccddata_header(first) if is_ccddata(first) else None
 
 
 def _check_same(source, names, shapes, units):

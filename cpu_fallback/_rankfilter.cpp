@@ -1,0 +1,309 @@
+// Exact windowed rank statistics (median, percentiles) of a 2-D image, for the CPU.
+//
+// scipy.ndimage's rank filters copy and select the whole window for every pixel
+// (O(h*w) with a quickselect); ccdmask needs three of them, which makes it slow.
+// Here each output row keeps its window as w sorted column strips and, for every
+// requested rank, a pointer into each strip: the elements before the pointers are
+// the `rank` smallest of the window. Moving one pixel right drops a strip and adds
+// one (its pointer found by binary search against the previous answer), and the
+// pointers walk the few steps to the new rank. Moving one row down updates every
+// strip by one removal and one insertion. Results are exact window elements, so
+// they equal scipy's wherever scipy is defined.
+//
+// Semantics (what cpu_fallback.filters.rank_filter documents):
+//   * window rows i - h/2 ... i - h/2 + h - 1, columns likewise (scipy, origin 0);
+//   * borders reflect: d c b a | a b c d | d c b a (scipy mode="reflect");
+//   * NaN takes no part; n = number of non-NaN window values;
+//   * median: rank n // 2; percentile p: rank int(n * p / 100.0), n - 1 for p = 100
+//     (scipy's formulas with n for the window size); n == 0 gives NaN.
+//
+// The module works on C-contiguous buffers and releases the GIL, so Python threads
+// can run disjoint row bands at once.
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <type_traits>
+#include <vector>
+
+namespace {
+
+typedef Py_ssize_t idx;
+
+inline idx reflect(idx i, idx n) {
+    if (n == 1) return 0;
+    idx period = 2 * n;
+    i %= period;
+    if (i < 0) i += period;
+    return i < n ? i : period - 1 - i;
+}
+
+template <typename T>
+inline bool same(T a, T b) {  // the same bits: equal, including the sign of zero
+    typedef typename std::conditional<sizeof(T) == 4, uint32_t, uint64_t>::type U;
+    U x, y;
+    std::memcpy(&x, &a, sizeof(T));
+    std::memcpy(&y, &b, sizeof(T));
+    return x == y;
+}
+
+template <typename T>
+struct Strips {
+    idx cap;                 // strip capacity: window height
+    std::vector<T> v;        // W strips of `cap` values, each sorted ascending
+    std::vector<idx> len;    // non-NaN values held by each strip
+
+    Strips(idx ncols, idx h) : cap(h), v(ncols * h), len(ncols, 0) {}
+    T* at(idx c) { return v.data() + c * cap; }
+
+    void insert(idx c, T x) {
+        if (x != x) return;
+        T* s = at(c);
+        idx k = len[c]++;
+        while (k > 0 && s[k - 1] > x) { s[k] = s[k - 1]; --k; }
+        s[k] = x;
+    }
+    void remove(idx c, T x) {
+        if (x != x) return;
+        T* s = at(c);
+        idx n = len[c], k = find(s, n, x);
+        if (k == n) return;
+        for (; k + 1 < n; ++k) s[k] = s[k + 1];
+        len[c] = n - 1;
+    }
+    // One row down: `gone` leaves the strip, `come` enters; the strip stays sorted.
+    void replace(idx c, T gone, T come) {
+        if (gone != gone || come != come) {
+            remove(c, gone);
+            insert(c, come);
+            return;
+        }
+        T* s = at(c);
+        idx n = len[c], k = find(s, n, gone);
+        if (k == n) {  // not found (cannot happen for values read from the image)
+            insert(c, come);
+            return;
+        }
+        for (; k > 0 && s[k - 1] > come; --k) s[k] = s[k - 1];
+        for (; k + 1 < n && s[k + 1] < come; ++k) s[k] = s[k + 1];
+        s[k] = come;
+    }
+
+private:
+    static idx find(const T* s, idx n, T x) {  // an element equal to x, same sign of zero first
+        for (idx k = 0; k < n; ++k)
+            if (same(s[k], x)) return k;
+        for (idx k = 0; k < n; ++k)
+            if (s[k] == x) return k;
+        return n;
+    }
+};
+
+inline idx target_rank(idx n, double pct) {
+    if (pct < 0) return n / 2;  // median
+    if (pct >= 100.0) return n - 1;
+    return static_cast<idx>(static_cast<double>(n) * pct / 100.0);
+}
+
+// Smallest / largest of n values, n a multiple of the vector width: the walks below
+// call these for every step, so they use GCC/Clang vector extensions where available.
+#if defined(__GNUC__) || defined(__clang__)
+template <bool lowest, typename T>
+inline T extreme(const T* v, idx n) {
+    typedef T V __attribute__((vector_size(16)));  // SSE2, the x86-64 baseline
+    constexpr idx L = sizeof(V) / sizeof(T);
+    V m, x;
+    std::memcpy(&m, v, sizeof(V));
+    for (idx k = L; k < n; k += L) {
+        std::memcpy(&x, v + k, sizeof(V));
+        m = lowest ? (x < m ? x : m) : (x > m ? x : m);
+    }
+    T e = m[0];
+    for (idx i = 1; i < L; ++i) e = lowest ? (m[i] < e ? m[i] : e) : (m[i] > e ? m[i] : e);
+    return e;
+}
+constexpr idx lanes(idx bytes) { return 16 / bytes; }
+#else
+template <bool lowest, typename T>
+inline T extreme(const T* v, idx n) {
+    T e = v[0];
+    for (idx k = 1; k < n; ++k) e = lowest ? (v[k] < e ? v[k] : e) : (v[k] > e ? v[k] : e);
+    return e;
+}
+constexpr idx lanes(idx) { return 1; }
+#endif
+
+// Rank filter of rows [r0, r1) of a (H, W) image into out[(k, r - r0, c)].
+template <typename T>
+void rank_rows(const T* src, T* out, idx H, idx W, idx h, idx w, idx r0, idx r1,
+               const std::vector<double>& pcts) {
+    const idx top = h / 2, left = w / 2, nr = static_cast<idx>(pcts.size());
+    const T nan = std::numeric_limits<T>::quiet_NaN();
+    Strips<T> strips(W, h);
+    for (idx c = 0; c < W; ++c)
+        for (idx k = 0; k < h; ++k) strips.insert(c, src[reflect(r0 - top + k, H) * W + c]);
+
+    // The window: a ring of w strips, the oldest at `head`. For each rank r and slot s,
+    // p[r][s] elements of the strip are "taken"; the taken elements of all slots are the
+    // smallest of the window. next[r][s] / prev[r][s] cache the strip's first element not
+    // taken / last element taken (+inf / -inf past the ends; rows padded to a whole
+    // number of vectors with the same sentinels) so that the walks scan short vectors.
+    const T inf = std::numeric_limits<T>::infinity();
+    const idx L = lanes(sizeof(T)), ws = (w + L - 1) / L * L;
+    std::vector<idx> slot_col(w), p(nr * w), taken(nr);
+    std::vector<T> next(nr * ws, inf), prev(nr * ws, -inf), answer(nr);
+    std::vector<idx> want(nr, 0);  // target ranks for `want_n` values
+    idx want_n = -1;
+
+    auto cache = [&](idx r, idx s) {
+        idx c = slot_col[s], k = p[r * w + s];
+        const T* strip = strips.at(c);
+        next[r * ws + s] = k < strips.len[c] ? strip[k] : inf;
+        prev[r * ws + s] = k > 0 ? strip[k - 1] : -inf;
+    };
+    // A slot that can give (up) or return (down) an element. The sentinels tie with real
+    // infinities, so a tie at infinity is settled by the pointers themselves.
+    auto pick = [&](idx r, auto up_tag) {
+        constexpr bool up = decltype(up_tag)::value;
+        const T* v = (up ? next.data() : prev.data()) + r * ws;
+        T e = extreme<up>(v, ws);
+        if (e == (up ? inf : -inf)) {
+            for (idx s = 0; s < w; ++s) {
+                idx k = p[r * w + s];
+                if (up ? k < strips.len[slot_col[s]] : k > 0) return s;
+            }
+        }
+        idx s = 0;
+        while (v[s] != e) ++s;
+        return s;
+    };
+    auto walk = [&](idx r, idx want) {  // move rank r's pointers until `want` are taken
+        for (; taken[r] < want; ++taken[r]) {
+            idx s = pick(r, std::true_type{});
+            ++p[r * w + s];
+            cache(r, s);
+        }
+        for (; taken[r] > want; --taken[r]) {
+            idx s = pick(r, std::false_type{});
+            --p[r * w + s];
+            cache(r, s);
+        }
+        return extreme<true>(next.data() + r * ws, ws);
+    };
+
+    for (idx row = r0; row < r1; ++row) {
+        if (row > r0) {  // slide the strips down one row
+            idx gone = reflect(row - 1 - top, H) * W, come = reflect(row - top + h - 1, H) * W;
+            for (idx c = 0; c < W; ++c) strips.replace(c, src[gone + c], src[come + c]);
+        }
+        idx n = 0, head = 0;
+        for (idx s = 0; s < w; ++s) {
+            slot_col[s] = reflect(s - left, W);
+            n += strips.len[slot_col[s]];
+        }
+        std::fill(p.begin(), p.end(), 0);
+        std::fill(taken.begin(), taken.end(), 0);
+        for (idx r = 0; r < nr; ++r)
+            for (idx s = 0; s < w; ++s) cache(r, s);
+        for (idx col = 0; col < W; ++col) {
+            if (col > 0) {  // slide right: the oldest strip leaves, a new one comes in
+                idx c_new = reflect(col - left + w - 1, W);
+                n += strips.len[c_new] - strips.len[slot_col[head]];
+                slot_col[head] = c_new;
+                const T* strip = strips.at(c_new);
+                idx len = strips.len[c_new];
+                for (idx r = 0; r < nr; ++r) {
+                    // Take the new strip's elements below the last answer: the taken
+                    // elements stay the smallest of the window.
+                    idx lo = 0, hi = answer[r] == answer[r] ? len : 0;
+                    while (lo < hi) {
+                        idx mid = (lo + hi) / 2;
+                        if (strip[mid] < answer[r]) lo = mid + 1; else hi = mid;
+                    }
+                    taken[r] += lo - p[r * w + head];
+                    p[r * w + head] = lo;
+                    cache(r, head);
+                }
+                head = head + 1 == w ? 0 : head + 1;
+            }
+            T* o = out + (row - r0) * W + col;
+            if (n != want_n) {  // n changes only next to NaN
+                for (idx r = 0; r < nr; ++r) want[r] = target_rank(n, pcts[r]);
+                want_n = n;
+            }
+            for (idx r = 0; r < nr; ++r) {
+                if (n == 0) {  // nothing but NaN: reset to an empty taken set
+                    answer[r] = nan;
+                    for (idx s = 0; s < w; ++s) { p[r * w + s] = 0; cache(r, s); }
+                    taken[r] = 0;
+                } else {
+                    answer[r] = walk(r, want[r]);
+                }
+                o[r * (r1 - r0) * W] = answer[r];
+            }
+        }
+    }
+}
+
+PyObject* py_rank_rows(PyObject*, PyObject* args) {
+    Py_buffer src, out;
+    Py_ssize_t H, W, h, w, r0, r1;
+    int is_double;
+    PyObject* pct_seq;
+    if (!PyArg_ParseTuple(args, "y*w*nnnnnnpO", &src, &out, &H, &W, &h, &w, &r0, &r1,
+                          &is_double, &pct_seq))
+        return nullptr;
+    PyObject* result = nullptr;
+    std::vector<double> pcts;
+    PyObject* fast = PySequence_Fast(pct_seq, "percentiles must be a sequence");
+    if (fast) {
+        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(fast); ++i)
+            pcts.push_back(PyFloat_AsDouble(PySequence_Fast_GET_ITEM(fast, i)));
+        Py_DECREF(fast);
+    }
+    idx item = is_double ? 8 : 4;
+    if (PyErr_Occurred()) {
+    } else if (H < 1 || W < 1 || h < 1 || w < 1 || r0 < 0 || r1 > H || r0 > r1 || pcts.empty()) {
+        PyErr_SetString(PyExc_ValueError, "rank_rows: bad shape, window or row range");
+    } else if (src.len != H * W * item ||
+               out.len != static_cast<idx>(pcts.size()) * (r1 - r0) * W * item) {
+        PyErr_SetString(PyExc_ValueError, "rank_rows: buffer sizes do not match the shape");
+    } else {
+        bool oom = false;
+        Py_BEGIN_ALLOW_THREADS
+        try {
+            if (is_double)
+                rank_rows(static_cast<const double*>(src.buf), static_cast<double*>(out.buf),
+                          H, W, h, w, r0, r1, pcts);
+            else
+                rank_rows(static_cast<const float*>(src.buf), static_cast<float*>(out.buf),
+                          H, W, h, w, r0, r1, pcts);
+        } catch (const std::bad_alloc&) {
+            oom = true;
+        }
+        Py_END_ALLOW_THREADS
+        if (oom) PyErr_NoMemory();
+        else result = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&src);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+PyMethodDef methods[] = {
+    {"rank_rows", py_rank_rows, METH_VARARGS,
+     "rank_rows(src, out, H, W, h, w, r0, r1, is_double, percentiles): exact windowed "
+     "rank statistics of rows r0..r1 (percentile < 0 means median)."},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyModuleDef module = {PyModuleDef_HEAD_INIT, "_rankfilter",
+                      "Exact windowed rank statistics (see cpu_fallback.filters).", -1, methods};
+
+}  // namespace
+
+PyMODINIT_FUNC PyInit__rankfilter() { return PyModule_Create(&module); }

@@ -1,0 +1,49 @@
+"""Taking one image from whatever a user passes: an array, a Frame or a CCDData."""
+
+import sys
+
+import numpy as np
+
+from .backend import get_backend
+from .frame import Frame
+
+
+def is_ccddata(item):
+    """True for an astropy CCDData (without importing astropy.nddata)."""
+    nddata = sys.modules.get("astropy.nddata")
+    return nddata is not None and isinstance(item, nddata.CCDData)
+
+
+def image_data(image, name, *, float_only=True):
+    """(data, backend) of a 2-D image given as a NumPy/CuPy array, Frame or CCDData.
+
+    Float32 and float64 data keep their dtype (ccdproc computes in the input's
+    dtype); other numbers become float64. Masks and uncertainties are not
+    looked at.
+
+    Raises
+    ------
+    TypeError
+        For anything else, or non-numeric data.
+    ValueError
+        If the data are not 2-D.
+    """
+    if isinstance(image, Frame):
+        data = image.data
+    elif is_ccddata(image):
+        data = np.asarray(image.data)
+    elif isinstance(image, (list, tuple)) or hasattr(image, "__array__") or hasattr(
+            image, "__cuda_array_interface__"):
+        data = image
+    else:
+        raise TypeError(f"{name}: expected a 2-D array, Frame or CCDData; "
+                        f"got {type(image).__name__}")
+    backend = get_backend(data)
+    data = backend.asarray(data)
+    if data.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected numbers, got {data.dtype}")
+    if float_only and data.dtype not in (np.float32, np.float64):
+        data = data.astype(np.float64)
+    if data.ndim != 2:
+        raise ValueError(f"{name} must be two-dimensional; got shape {data.shape}")
+    return data, backend
