@@ -53,6 +53,28 @@ _DESCRIPTIONS = {
 }
 
 
+def as_bits(values, flag=MaskFlag.USER):
+    """A mask (NumPy or CuPy) as uint16 MaskFlag bits: booleans become `flag`.
+
+    Raises
+    ------
+    TypeError
+        For a mask that is neither boolean nor integer.
+    ValueError
+        For integers that are not MaskFlag bits.
+    """
+    if values.dtype.kind == "b":
+        return values.astype(MASK_DTYPE) * MASK_DTYPE.type(MaskFlag(flag))
+    if values.dtype.kind not in "iu":
+        raise TypeError(f"expected booleans or MaskFlag integers, got {values.dtype}")
+    # the flags are the low bits, so "only known bits" is 0 <= value <= all()
+    if bool(((values < 0) | (values > int(MaskFlag.all()))).any()):
+        raise ValueError(f"holds bits that are not gpucal MaskFlags "
+                         f"({', '.join(f.name for f in MaskFlag)}); pass a boolean mask, "
+                         "or map your values to MaskFlags")
+    return values.astype(MASK_DTYPE, copy=False)
+
+
 def header_cards():
     """FITS cards ``(keyword, name, comment)`` naming every mask bit."""
     return [(f"{_HEADER_PREFIX}{flag.bit_length() - 1}", flag.name, _DESCRIPTIONS[flag])

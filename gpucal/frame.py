@@ -9,7 +9,7 @@ from ._dtype import float_dtype
 from .backend import backend_for_device, get_backend, move
 from .device import resolve_device
 from .errors import FrameError
-from .flags import MASK_DTYPE, MaskFlag
+from .flags import MaskFlag, as_bits
 
 __all__ = ["Frame"]
 
@@ -143,28 +143,23 @@ class Frame:
             return
         backend = get_backend(self._data, value)
         value = self._checked(backend.asarray(value), "mask")
-        if value.dtype.kind == "b":
-            value = value.astype(MASK_DTYPE) * MASK_DTYPE.type(MaskFlag.USER)
-        elif value.dtype.kind in "iu":
-            # the flags are the low bits, so "only known bits" is 0 <= value <= all()
-            if bool(((value < 0) | (value > int(MaskFlag.all()))).any()):
-                raise FrameError("mask: holds bits that are not gpucal MaskFlags "
-                                 f"({', '.join(f.name for f in MaskFlag)}); pass a boolean "
-                                 "mask, or map your values to MaskFlags")
-            value = value.astype(MASK_DTYPE, copy=False)
-        else:
-            raise FrameError(f"mask: expected booleans or MaskFlag integers, got {value.dtype}")
-        self._mask = value
+        try:
+            self._mask = as_bits(value)
+        except (TypeError, ValueError) as exc:
+            raise FrameError(f"mask: {exc}") from None
 
-    def flag(self, where, flag):
-        """Set `flag` in the mask where `where` is True (the mask is created if absent).
+    def flag(self, where, flag=None):
+        """OR flags into the mask (which is created if absent).
 
         Parameters
         ----------
-        where : array_like of bool
-            Same shape as the data, on the same device.
-        flag : MaskFlag
-            One flag or several OR-ed together; bits already set are kept.
+        where : array_like of bool, or of MaskFlag bits
+            Same shape as the data, on the same device: booleans (with
+            `flag`), or a mask of MaskFlag bits (without), e.g. one that
+            :func:`gpucal.masks.read_mask` returns.
+        flag : MaskFlag, optional
+            One flag or several OR-ed together, set where `where` is True.
+            Bits already set are kept.
 
         Examples
         --------
@@ -173,12 +168,18 @@ class Frame:
         >>> f = Frame(np.array([[10.0, 70000.0]]))
         >>> f.flag(f.data > 65000, MaskFlag.SATURATED)
         >>> f.flag(f.data > 0, MaskFlag.USER)
+        >>> f.flag(np.array([[int(MaskFlag.BAD_PIXEL), 0]], np.uint16))
         >>> [MaskFlag(int(v)) for v in f.mask[0]]
-        [<MaskFlag.USER: 64>, <MaskFlag.SATURATED|USER: 72>]
+        [<MaskFlag.BAD_PIXEL|USER: 65>, <MaskFlag.SATURATED|USER: 72>]
         """
         backend = get_backend(self._data, where)
-        where = self._checked(backend.asarray(where, bool), "where")
-        bits = where.astype(MASK_DTYPE) * MASK_DTYPE.type(MaskFlag(flag))
+        where = self._checked(backend.asarray(where), "where")
+        if (flag is None) != (where.dtype.kind in "iu"):
+            raise TypeError("flag(): give booleans with a flag, or MaskFlag bits without one")
+        try:
+            bits = as_bits(where, MaskFlag.USER if flag is None else flag)
+        except ValueError as exc:
+            raise FrameError(f"where: {exc}") from None
         self._mask = bits if self._mask is None else self._mask | bits
 
     @property

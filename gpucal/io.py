@@ -310,7 +310,7 @@ def write_fits(path, data, header, *, mask=None, uncertainty=None, unit=None,
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
     hdr = _clean_header(header)
-    if unit is not None and unit != u.dimensionless_unscaled:
+    if unit is not None:  # '' for dimensionless: CCDData.read needs a BUNIT
         hdr["BUNIT"] = u.Unit(unit).to_string()
     hdus = [fits.PrimaryHDU(data, hdr)]
     if mask is not None:

@@ -6,7 +6,7 @@ import numpy as np
 
 from .backend import get_backend
 
-__all__ = ["mode", "sigma_clip"]
+__all__ = ["image_stats", "mode", "sigma_clip"]
 
 # Callables that scripts pass to astropy/ccdproc, by the statistic they compute.
 _CENFUNC_NAMES = {np.mean: "mean", np.nanmean: "mean", np.ma.mean: "mean",
@@ -203,6 +203,17 @@ def mode(image, mask=None, *, nclip=3, lsig=3.0, usig=3.0, binwidth=0.1):
     >>> abs(mode(sky) - 1000) < 1
     True
     """
+    return image_stats(image, mask, nclip=nclip, lsig=lsig, usig=usig,
+                       binwidth=binwidth)[0]
+
+
+def image_stats(image, mask=None, *, nclip=3, lsig=3.0, usig=3.0, binwidth=0.1):
+    """(mode, stddev, nbins) as ``stsci.imagestats.ImageStats`` computes them.
+
+    `stddev` is the clipped standard deviation; `nbins` is the length of the
+    histogram the mode was read from (1 when it was degenerate: drizzlepac's
+    static mask then skips the image). See :func:`mode` for the parameters.
+    """
     backend = get_backend(image, mask)
     xp = backend.xp
     x = backend.asarray(image, np.float32).ravel()
@@ -230,7 +241,7 @@ def mode(image, mask=None, *, nclip=3, lsig=3.0, usig=3.0, binwidth=0.1):
     drange = high - low
     tiny = 10.0 * float(np.finfo(np.float32).eps)
     if hwidth < tiny or abs(drange) < tiny or hwidth > drange:
-        return low + 0.5 * hwidth
+        return low + 0.5 * hwidth, float(std), 1
     nbins = int((high - low) / hwidth) + 1
     # stsci.imagestats' histogram1d, in its float32 arithmetic
     width, origin = f32((high - low) / (nbins - 1)), f32(low)
@@ -239,7 +250,7 @@ def mode(image, mask=None, *, nclip=3, lsig=3.0, usig=3.0, binwidth=0.1):
     inside = x[(x >= origin) & (x < edge)]
     index = xp.minimum((scale * (inside - origin)).astype(xp.int64), nbins - 1)
     bins = [int(b) for b in backend.to_numpy(xp.bincount(index, minlength=nbins))]
-    return low + _peak_offset(bins) * hwidth
+    return low + _peak_offset(bins) * hwidth, float(std), nbins
 
 
 def _peak_offset(bins):

@@ -7,7 +7,6 @@ import ccdproc
 import numpy as np
 import pytest
 from astropy import units as u
-from astropy.io import fits
 from astropy.nddata import CCDData
 from astropy.stats import sigma_clip as astropy_sigma_clip
 

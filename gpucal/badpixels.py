@@ -92,8 +92,8 @@ def ccdmask(ratio, findbadcolumns=False, byblocks=False, ncmed=7, nlmed=7, ncsig
     >>> flat[50:60, 80] = 0.5     # a dead stretch of a column
     >>> flat[120, 30] = 1.5       # a hot pixel
     >>> mask = ccdmask(flat)
-    >>> bool(mask[50:60, 80].all()), bool(mask[120, 30]), int(mask.sum())
-    (True, True, 11)
+    >>> int(mask[50:60, 80].sum()), bool(mask[120, 30])
+    (10, True)
     """
     data, backend = image_data(ratio, "ratio")
     xp = backend.xp
