@@ -7,6 +7,7 @@ import sys
 import time
 from importlib import metadata
 
+from . import cli_masks
 from ._version import __version__
 from .device import ENV_VAR, gpu_status, resolve_device
 from .errors import FrameError, GPUUnavailableError
@@ -109,6 +110,9 @@ def _cmd_combine(args):
     return 0
 
 
+_DEVICE_HELP = "where to compute (default: $GPUCAL_DEVICE, else auto)"
+
+
 def _add_combine(sub):
     p = sub.add_parser("combine", help="combine frames into a master (median, average, sum)",
                        description="Combine FITS frames as ccdproc.combine does, in row bands "
@@ -131,8 +135,7 @@ def _add_combine(sub):
     p.add_argument("--scale", choices=("mode", "median", "mean"),
                    help="divide each frame by this statistic first (flat normalisation)")
     p.add_argument("--mem-limit", metavar="SIZE", help="memory for the stack, e.g. 2GB")
-    p.add_argument("--device", choices=("auto", "cpu", "gpu"),
-                   help="where to compute (default: $GPUCAL_DEVICE, else auto)")
+    p.add_argument("--device", choices=("auto", "cpu", "gpu"), help=_DEVICE_HELP)
     p.add_argument("--hdu", type=_hdu,
                    help="image HDU name or index in each file (default: first image)")
     p.add_argument("--unit", help="unit of the data, overriding BUNIT")
@@ -149,6 +152,7 @@ def build_parser():
     info = sub.add_parser("info", help="versions, backends and GPUs (or why there are none)")
     info.set_defaults(func=_cmd_info)
     _add_combine(sub)
+    cli_masks.add_commands(sub, _DEVICE_HELP)
     return parser
 
 

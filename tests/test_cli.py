@@ -1,4 +1,4 @@
-"""The command line: ``gpucal info`` and friends."""
+"""The command line: ``gpucal info``, ``combine``, ``ccdmask`` and ``mask``."""
 
 import subprocess
 import sys
@@ -8,8 +8,11 @@ import astropy
 import numpy as np
 import pytest
 import scipy
+from _helpers import sha256
+from astropy.io import fits
 
 import gpucal
+from gpucal import MaskFlag
 from gpucal.cli import main
 
 
@@ -112,3 +115,65 @@ def test_combine_refuses_to_overwrite_and_reports_bad_input(flats, tmp_path, cap
     assert main(["combine", *map(str, flats), "-o", str(tmp_path / "y.fits"),
                  "--mem-limit", "10"]) == 1
     assert "one row of this stack needs" in capsys.readouterr().err
+
+
+# -- gpucal ccdmask, gpucal mask ------------------------------------------------------------
+
+@pytest.fixture
+def two_flats(tmp_path):
+    from gpucal.simulate import defective_flat
+
+    paths = []
+    for seed, level in [(1, 20000.0), (2, 15000.0)]:
+        flat, _ = defective_flat((120, 100), seed=seed, level=level)
+        paths.append(tmp_path / f"flat{seed}.fits")
+        fits.writeto(paths[-1], flat)
+    return paths
+
+
+def test_ccdmask_of_a_ratio_writes_what_the_api_computes(two_flats, tmp_path, capsys):
+    from gpucal import ccdmask, read_mask
+
+    out = tmp_path / "mask.fits"
+    before = [sha256(p) for p in two_flats]
+    args = ["ccdmask", *map(str, two_flats), "-o", str(out), "--findbadcolumns", "--ngood", "3",
+            "--device", "cpu"]
+    assert main(args) == 0
+    a, b = (fits.getdata(p) for p in two_flats)
+    want = ccdmask(b / a, findbadcolumns=True, ngood=3)
+    np.testing.assert_array_equal(read_mask(out), np.where(want, MaskFlag.BAD_PIXEL, 0))
+    assert f"{int(want.sum())} bad pixels" in capsys.readouterr().out
+    assert "ngood=3" in str(fits.getheader(out)["HISTORY"])
+    assert [sha256(p) for p in two_flats] == before
+    assert main(args) == 1  # exists
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_ccdmask_reports_bad_input(two_flats, tmp_path, capsys):
+    small = tmp_path / "small.fits"
+    fits.writeto(small, np.ones((10, 10), np.float32))
+    assert main(["ccdmask", str(two_flats[0]), str(small), "-o", str(tmp_path / "m.fits")]) == 1
+    assert "(10, 10)" in capsys.readouterr().err
+    assert main(["ccdmask", str(tmp_path / "nope.fits"), "-o", str(tmp_path / "m.fits")]) == 1
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_mask_combine_keeps_flags(tmp_path, capsys):
+    from gpucal import read_mask, write_mask
+
+    bad, hot = np.zeros((4, 5), bool), np.zeros((4, 5), bool)
+    bad[1, 1], hot[1, 1], hot[2, 3] = True, True, True
+    write_mask(tmp_path / "bad.fits", bad)
+    write_mask(tmp_path / "hot.fits", hot, flag=MaskFlag.HOT_PIXEL)
+    fits.writeto(tmp_path / "tutorial.fits", (np.arange(20).reshape(4, 5) == 7).astype(np.uint8))
+    out = tmp_path / "all.fits"
+    assert main(["mask", "combine", str(tmp_path / "bad.fits"), str(tmp_path / "hot.fits"),
+                 str(tmp_path / "tutorial.fits"), "-o", str(out)]) == 0
+    flags = read_mask(out)
+    assert flags[1, 1] == MaskFlag.BAD_PIXEL | MaskFlag.HOT_PIXEL
+    assert flags[2, 3] == MaskFlag.HOT_PIXEL and flags[1, 2] == MaskFlag.USER
+    assert "3 masked pixels (BAD_PIXEL 1, HOT_PIXEL 2, USER 1)" in capsys.readouterr().out
+    write_mask(tmp_path / "other.fits", np.zeros((3, 3), bool))
+    assert main(["mask", "combine", str(out), str(tmp_path / "other.fits"), "-o",
+                 str(tmp_path / "x.fits")]) == 1
+    assert "(3, 3)" in capsys.readouterr().err
