@@ -29,7 +29,8 @@ except ImportError:  # built without a C++ compiler: the NumPy path below
 MEDIAN = -1.0  # the rank-filter "percentile" that asks for the median (rank n // 2)
 
 
-def _check_percentiles(percentiles):
+def check_percentiles(percentiles):
+    """The percentiles as floats, each in [0, 100] or MEDIAN; ValueError otherwise."""
     out = []
     for p in percentiles:
         p = float(p)
@@ -104,7 +105,7 @@ def rank_filter(image, size, percentiles, *, threads=1, compiled=None):
     h, w = (int(s) for s in size)
     if h < 1 or w < 1:
         raise ValueError(f"window size must be positive; got {size}")
-    percentiles = _check_percentiles(percentiles)
+    percentiles = check_percentiles(percentiles)
     use_compiled = _rankfilter is not None if compiled is None else compiled
     if use_compiled and _rankfilter is None:
         raise RuntimeError("cpu_fallback._rankfilter was not built (no C++ compiler at install)")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import compile_with_nvrtc
 
 from cpu_fallback import BACKEND as CPU
 from gpucal._combine_kernel import kernel_scalars
@@ -136,21 +137,9 @@ def test_kernel_logic_edge_pixels(host_kernel):
 
 
 def test_cuda_source_compiles_with_nvrtc():
-    compiler = pytest.importorskip("cupy.cuda.compiler")
-    program = getattr(compiler, "_NVRTCProgram", None)
-    try:
-        from cupy_backends.cuda.libs import nvrtc
-
-        nvrtc.getVersion()
-    except Exception as exc:  # CuPy without its NVRTC library
-        pytest.skip(f"NVRTC not available: {exc}")
-    if program is None:
-        pytest.skip("this CuPy has no _NVRTCProgram")
     source = (CUDA_DIR / "combine_pixel.cuh").read_text() + (CUDA_DIR / "combine.cu").read_text()
     names = [f"gpucal_combine_stack<{n}, {t}>" for n in (3, 512) for t in ("float", "double")]
-    _ptx, mangled = program(source, "combine.cu", name_expressions=names).compile(
-        ("--std=c++17", "-arch=compute_90"))
-    assert set(mangled) == set(names)
+    assert set(compile_with_nvrtc(source, "combine.cu", names)) == set(names)
 
 
 # -- the real kernel on a GPU -----------------------------------------------------------------

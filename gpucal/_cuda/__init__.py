@@ -9,9 +9,10 @@ GPU, so ``import gpucal`` works where CuPy is absent or has no device.
 import cupy
 import numpy as np
 
-from cpu_fallback import NumpyBackend
+from cpu_fallback import NumpyBackend, filters
 
 from .._combine_kernel import MAX_FRAMES
+from . import ccdmask as _ccdmask
 from . import combine as _combine
 
 
@@ -43,6 +44,22 @@ class CupyBackend(NumpyBackend):
         return _combine.combine_stack(self.stacked(x), self.stacked(mask), scale=scale,
                                       minmax=minmax, extrema=extrema, sigma=sigma,
                                       method=method, weights=weights)
+
+    def rank_filter(self, image, size, percentiles):
+        if image.dtype not in (np.float32, np.float64):
+            raise TypeError("rank_filter takes a 2-D float32 or float64 array")
+        if _ccdmask.capacity_for(size[0] * size[1]) is None:  # too large for one thread
+            host = super().rank_filter(cupy.asnumpy(image), size, percentiles)
+            return cupy.asarray(host)
+        return _ccdmask.rank_filter(image, tuple(int(s) for s in size),
+                                    filters.check_percentiles(percentiles))
+
+    def block_percentiles(self, image, block, percentiles):
+        # One statistic per block: cheap on the host, and np.percentile's arithmetic exactly.
+        return cupy.asarray(super().block_percentiles(cupy.asnumpy(image), block, percentiles))
+
+    def fill_column_gaps(self, mask, ngood):
+        return _ccdmask.fill_column_gaps(mask, ngood)
 
     def available_memory(self):
         free, _total = cupy.cuda.runtime.memGetInfo()
