@@ -44,11 +44,16 @@ def table(path):
                                         for v in variants]
             if "first_call_s" in info:
                 notes.append(f"first call {info['first_call_s']:.2f} s")
-            if "device_s" in info:
+            if "bandwidth_Bps" in info:
                 notes.append(f"kernel {info['device_s'] * 1e3:.2f} ms, "
                              f"{info['bandwidth_Bps'] / 1e9:.0f} GB/s")
                 if info.get("hbm_share") is not None:
                     notes.append(f"{100 * info['hbm_share']:.0f}% of HBM")
+            if "device_s" in info and "bandwidth_Bps" not in info:
+                notes.append(f"device time {info['device_s'] * 1e3:.1f} ms")
+            if "recall" in info:
+                notes.append(f"recall {info['recall']:.3f}, "
+                             f"{info['false_positives']} false positives")
             lines.append(f"| {group} | {_impl(bench)} | {median:.4f} | {speedup} | "
                          f"{'; '.join(notes)} |")
     return "\n".join(lines)
