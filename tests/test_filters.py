@@ -1,5 +1,7 @@
 """The image primitives under ccdmask: rank filter, column-gap filling, block percentiles."""
 
+import os
+
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
@@ -162,3 +164,9 @@ def test_gpu_fill_column_gaps_equals_cpu(ngood):
     mask = np.random.default_rng(ngood).random((500, 301)) < 0.1
     got = gpu.to_numpy(gpu.fill_column_gaps(to_device(mask, "gpu"), ngood))
     np.testing.assert_array_equal(got, cpu.fill_column_gaps(mask, ngood))
+
+
+@pytest.mark.skipif(not os.environ.get("CI"), reason="only CI promises a C++ compiler")
+def test_compiled_rank_filter_is_built_in_ci():
+    """CI must test the compiled kernel, not silently fall back to NumPy."""
+    assert filters._rankfilter is not None

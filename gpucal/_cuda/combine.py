@@ -1,37 +1,21 @@
 """Launching the fused combine kernel (cuda/combine.cu) from CuPy."""
 
-import functools
 import math
-from pathlib import Path
 
 import cupy
 import numpy as np
 
 from .._combine_kernel import kernel_scalars
+from .kernels import BLOCK, CTYPES, blocks, function
 
-_CUDA_DIR = Path(__file__).parent / "cuda"
-_BLOCK = 128
-_CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
-
-
-@functools.cache
-def _source():
-    # One string, not an #include: CuPy's kernel cache is keyed on the source text.
-    return (_CUDA_DIR / "combine_pixel.cuh").read_text() + (_CUDA_DIR / "combine.cu").read_text()
-
-
-@cupy.memoize(for_each_device=True)
-def _kernel(nframes, ctype):
-    name = f"gpucal_combine_stack<{nframes}, {ctype}>"
-    module = cupy.RawModule(code=_source(), options=("--std=c++17",), name_expressions=[name])
-    return module.get_function(name)
+_FILES = ("combine_pixel.cuh", "combine.cu")
 
 
 def combine_stack(x, mask, *, scale, minmax, extrema, sigma, method, weights):
     """(value, uncertainty, n) of a (N, ...) CuPy stack in one kernel launch."""
     nframes, shape = x.shape[0], x.shape[1:]
     npix = math.prod(shape)
-    if x.dtype not in _CTYPES:
+    if x.dtype not in CTYPES:
         x = x.astype(np.float32)
     x = cupy.ascontiguousarray(x).reshape(nframes, npix)
     dummy = cupy.zeros(1, np.float64)
@@ -50,6 +34,6 @@ def combine_stack(x, mask, *, scale, minmax, extrema, sigma, method, weights):
                 np.int32(scale is not None))
         scalars = kernel_scalars(method, minmax, extrema, sigma, weights_kind)
         typed = tuple(np.float64(a) if isinstance(a, float) else np.int32(a) for a in scalars)
-        _kernel(nframes, _CTYPES[x.dtype])(((npix + _BLOCK - 1) // _BLOCK,), (_BLOCK,),
-                                           args + typed + (value, uncertainty, nkept))
+        kernel = function(_FILES, f"gpucal_combine_stack<{nframes}, {CTYPES[x.dtype]}>")
+        kernel(blocks(npix), (BLOCK,), args + typed + (value, uncertainty, nkept))
     return value.reshape(shape), uncertainty.reshape(shape), nkept.reshape(shape)
