@@ -154,9 +154,10 @@ class Frame:
         Parameters
         ----------
         where : array_like of bool, or of MaskFlag bits
-            Same shape as the data, on the same device: booleans (with
-            `flag`), or a mask of MaskFlag bits (without), e.g. one that
-            :func:`gpucal.masks.read_mask` returns.
+            Same shape as the data, on the same device: with `flag`, the
+            pixels to flag (non-zero values count as True); without, a mask
+            of MaskFlag bits, e.g. one that :func:`gpucal.masks.read_mask`
+            returns.
         flag : MaskFlag, optional
             One flag or several OR-ed together, set where `where` is True.
             Bits already set are kept.
@@ -173,11 +174,12 @@ class Frame:
         [<MaskFlag.BAD_PIXEL|USER: 65>, <MaskFlag.SATURATED|USER: 72>]
         """
         backend = get_backend(self._data, where)
-        where = self._checked(backend.asarray(where), "where")
-        if (flag is None) != (where.dtype.kind in "iu"):
+        # With a flag, anything non-zero is "where" (a 0/1 mask image too), as before.
+        where = self._checked(backend.asarray(where, None if flag is None else bool), "where")
+        if flag is None and where.dtype.kind not in "iu":
             raise TypeError("flag(): give booleans with a flag, or MaskFlag bits without one")
         try:
-            bits = as_bits(where, MaskFlag.USER if flag is None else flag)
+            bits = as_bits(where, flag)
         except ValueError as exc:
             raise FrameError(f"where: {exc}") from None
         self._mask = bits if self._mask is None else self._mask | bits

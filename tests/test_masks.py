@@ -99,6 +99,8 @@ def test_combine_masks_and_frame_flags(backend):
     frame.flag(flags)
     frame.flag(backend.asarray(np.array([[False, False, True]])), MaskFlag.COSMIC_RAY)
     assert backend.to_numpy(frame.mask).tolist() == [[1, 2, 16]]
+    frame.flag(backend.asarray(np.array([[0, 1, 0]], np.uint8)), MaskFlag.SATURATED)  # 0/1 image
+    assert backend.to_numpy(frame.mask).tolist() == [[1, 10, 16]]
     with pytest.raises(TypeError, match="give booleans with a flag"):
         frame.flag(bad)
     with pytest.raises(FrameError, match="not gpucal MaskFlags"):
