@@ -9,7 +9,7 @@ from ._dtype import float_dtype
 from .backend import backend_for_device, get_backend, move
 from .device import resolve_device
 from .errors import FrameError
-from .flags import MaskFlag, as_bits
+from .flags import as_bits
 
 __all__ = ["Frame"]
 
