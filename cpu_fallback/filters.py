@@ -29,8 +29,22 @@ except ImportError:  # built without a C++ compiler: the NumPy path below
 MEDIAN = -1.0  # the rank-filter "percentile" that asks for the median (rank n // 2)
 
 
-def check_percentiles(percentiles):
-    """The percentiles as floats, each in [0, 100] or MEDIAN; ValueError otherwise."""
+def check_arguments(image, size, percentiles):
+    """Validate rank_filter's arguments (both backends): ((h, w), percentiles as floats).
+
+    Raises
+    ------
+    TypeError
+        If `image` is not a 2-D float32 or float64 array.
+    ValueError
+        For a window that is not positive, or a percentile outside [0, 100]
+        that is not MEDIAN.
+    """
+    if image.ndim != 2 or image.dtype not in (np.float32, np.float64):
+        raise TypeError("rank_filter takes a 2-D float32 or float64 array")
+    h, w = (int(s) for s in size)
+    if h < 1 or w < 1:
+        raise ValueError(f"window size must be positive; got {size}")
     out = []
     for p in percentiles:
         p = float(p)
@@ -39,7 +53,7 @@ def check_percentiles(percentiles):
         out.append(p)
     if not out:
         raise ValueError("at least one percentile is needed")
-    return out
+    return (h, w), out
 
 
 def _ranks(n, percentiles):
@@ -100,12 +114,7 @@ def rank_filter(image, size, percentiles, *, threads=1, compiled=None):
         NaN where a window holds no value.
     """
     image = np.ascontiguousarray(image)
-    if image.ndim != 2 or image.dtype not in (np.float32, np.float64):
-        raise TypeError("rank_filter takes a 2-D float32 or float64 array")
-    h, w = (int(s) for s in size)
-    if h < 1 or w < 1:
-        raise ValueError(f"window size must be positive; got {size}")
-    percentiles = check_percentiles(percentiles)
+    (h, w), percentiles = check_arguments(image, size, percentiles)
     use_compiled = _rankfilter is not None if compiled is None else compiled
     if use_compiled and _rankfilter is None:
         raise RuntimeError("cpu_fallback._rankfilter was not built (no C++ compiler at install)")

@@ -14,7 +14,7 @@ def is_ccddata(item):
     return nddata is not None and isinstance(item, nddata.CCDData)
 
 
-def image_data(image, name, *, float_only=True):
+def image_data(image, name):
     """(data, backend) of a 2-D image given as a NumPy/CuPy array, Frame or CCDData.
 
     Float32 and float64 data keep their dtype (ccdproc computes in the input's
@@ -42,7 +42,7 @@ def image_data(image, name, *, float_only=True):
     data = backend.asarray(data)
     if data.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected numbers, got {data.dtype}")
-    if float_only and data.dtype not in (np.float32, np.float64):
+    if data.dtype not in (np.float32, np.float64):
         data = data.astype(np.float64)
     if data.ndim != 2:
         raise ValueError(f"{name} must be two-dimensional; got shape {data.shape}")

@@ -46,13 +46,10 @@ class CupyBackend(NumpyBackend):
                                       method=method, weights=weights)
 
     def rank_filter(self, image, size, percentiles):
-        if image.dtype not in (np.float32, np.float64):
-            raise TypeError("rank_filter takes a 2-D float32 or float64 array")
+        size, percentiles = filters.check_arguments(image, size, percentiles)
         if _ccdmask.capacity_for(size[0] * size[1]) is None:  # too large for one thread
-            host = super().rank_filter(cupy.asnumpy(image), size, percentiles)
-            return cupy.asarray(host)
-        return _ccdmask.rank_filter(image, tuple(int(s) for s in size),
-                                    filters.check_percentiles(percentiles))
+            return cupy.asarray(super().rank_filter(cupy.asnumpy(image), size, percentiles))
+        return _ccdmask.rank_filter(image, size, percentiles)
 
     def block_percentiles(self, image, block, percentiles):
         # One statistic per block: cheap on the host, and np.percentile's arithmetic exactly.

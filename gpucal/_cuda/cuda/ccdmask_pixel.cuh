@@ -75,7 +75,7 @@ GPUCAL_FN void gpucal_rank_pixel(const T* src, long long H, long long W, int h, 
             if (x == x) buf[n++] = x;
         }
     }
-    int from = 0, last = -1;
+    int from = 0;  // the last rank found
     for (int r = 0; r < nranks; ++r) {
         T value;
         if (n == 0) {
@@ -84,10 +84,8 @@ GPUCAL_FN void gpucal_rank_pixel(const T* src, long long H, long long W, int h, 
             int k = gpucal_target_rank(n, pcts[r]);
             // After a select, nothing left of the rank found is larger: a higher rank
             // needs no look there, a lower one searches everything again.
-            if (k < last) from = 0;
-            value = gpucal_select(buf, from, n - 1, k);
+            value = gpucal_select(buf, k < from ? 0 : from, n - 1, k);
             from = k;
-            last = k;
         }
         out[(long long)r * H * W + p] = value;
     }
