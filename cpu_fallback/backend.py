@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from . import calibrate as _calibrate
-from . import filters, stack
+from . import filters, medians, stack
 from .threads import run_all
 
 
@@ -223,6 +223,15 @@ class NumpyBackend:
         scipy's rank formulas, NaN ignored (cpu_fallback.filters.rank_filter).
         """
         return filters.rank_filter(image, size, percentiles, threads=self.threads)
+
+    def median_filter(self, images, size, separable=False):
+        """L.A.Cosmic's exact medians of float32 frames (..., ny, nx), astroscrappy's borders.
+
+        Full ``size × size`` (3, 5, 7) or separable rows-then-columns (3, 5,
+        7, 9) windows; the ``size // 2`` border is copied from the input
+        (cpu_fallback.medians.median_filter). Values must be finite.
+        """
+        return medians.median_filter(images, size, separable, threads=self.threads)
 
     def block_percentiles(self, image, block, percentiles):
         """``np.percentile`` of each block of a grid, NaN ignored: (len(percentiles), rows, cols)."""
