@@ -2,7 +2,7 @@
 
 import numpy as np
 
-__all__ = ["defective_flat"]
+__all__ = ["cosmic_ray_frame", "defective_flat"]
 
 
 def defective_flat(shape=(1024, 1024), *, seed=0, level=20000.0, gain=1.5, vignetting=0.1,
@@ -78,3 +78,83 @@ def defective_flat(shape=(1024, 1024), *, seed=0, level=20000.0, gain=1.5, vigne
     if nan_pixels:
         flat.flat[rng.choice(nl * nc, size=nan_pixels, replace=False)] = np.nan
     return flat, defects
+
+
+def cosmic_ray_frame(shape=(1024, 1024), *, seed=0, sky=200.0, gain=1.0, readnoise=10.0,
+                     n_stars=None, n_cosmics=None, fwhm=3.0, satlevel=None):
+    """A science frame with stars and injected cosmic rays, and where the rays are.
+
+    Gaussian stars (FWHM `fwhm`, peaks from near the noise to well above it)
+    on a flat `sky`, Poisson noise in electrons plus Gaussian read noise,
+    read out in ADU with `gain`. Cosmic rays are not blurred by the optics:
+    single-pixel hits and short straight tracks of 2–6 pixels, 100–5000
+    electrons per pixel, added after the noise as a detector would see them.
+
+    Parameters
+    ----------
+    shape : (int, int)
+    seed : int
+    sky : float
+        Sky level, electrons.
+    gain : float
+        Electrons per ADU.
+    readnoise : float
+        Electrons.
+    n_stars, n_cosmics : int, optional
+        Default: 120 stars and 500 rays per 1024² pixels.
+    fwhm : float
+        Stellar FWHM, pixels.
+    satlevel : float, optional
+        Clip the frame here (ADU), as a saturated detector does.
+
+    Returns
+    -------
+    frame : numpy.ndarray, float32
+        In ADU.
+    cosmics : numpy.ndarray of bool
+        True on every pixel a cosmic ray hit.
+
+    Examples
+    --------
+    >>> from gpucal.simulate import cosmic_ray_frame
+    >>> frame, cosmics = cosmic_ray_frame((256, 256), seed=1)
+    >>> frame.shape, 0 < int(cosmics.sum()) < 1000
+    ((256, 256), True)
+    """
+    rng = np.random.default_rng(seed)
+    ny, nx = shape
+    area = ny * nx / (1024 * 1024)
+    n_stars = int(round(120 * area)) if n_stars is None else n_stars
+    n_cosmics = int(round(500 * area)) if n_cosmics is None else n_cosmics
+
+    electrons = np.full(shape, float(sky))
+    sigma = fwhm / 2.35482
+    half = int(np.ceil(4 * sigma))
+    dy, dx = np.mgrid[-half:half + 1, -half:half + 1]
+    for _ in range(n_stars):  # one stamp per star: a loop over objects, not pixels
+        cy, cx = rng.uniform(0, ny), rng.uniform(0, nx)
+        iy, ix = int(cy), int(cx)
+        peak = 10 ** rng.uniform(1.5, 5.0)
+        stamp = peak * np.exp(-((dy + iy - cy) ** 2 + (dx + ix - cx) ** 2) / (2 * sigma ** 2))
+        y0, x0 = max(iy - half, 0), max(ix - half, 0)
+        y1, x1 = min(iy + half + 1, ny), min(ix + half + 1, nx)
+        electrons[y0:y1, x0:x1] += stamp[y0 - iy + half:y1 - iy + half,
+                                         x0 - ix + half:x1 - ix + half]
+    electrons = rng.poisson(electrons).astype(np.float64)
+    electrons += rng.normal(0.0, readnoise, shape)
+
+    lengths = np.where(rng.random(n_cosmics) < 0.5, 1, rng.integers(2, 7, n_cosmics))
+    angles = rng.uniform(0, np.pi, n_cosmics)
+    starts_y, starts_x = rng.uniform(0, ny, n_cosmics), rng.uniform(0, nx, n_cosmics)
+    ray = np.repeat(np.arange(n_cosmics), lengths)
+    step = np.arange(ray.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    ys = np.clip(np.round(starts_y[ray] + step * np.sin(angles[ray])), 0, ny - 1).astype(int)
+    xs = np.clip(np.round(starts_x[ray] + step * np.cos(angles[ray])), 0, nx - 1).astype(int)
+    np.add.at(electrons, (ys, xs), rng.uniform(100.0, 5000.0, ray.size))
+    cosmics = np.zeros(shape, bool)
+    cosmics[ys, xs] = True
+
+    frame = electrons / gain
+    if satlevel is not None:
+        frame = np.minimum(frame, satlevel)
+    return frame.astype(np.float32), cosmics

@@ -1,0 +1,178 @@
+"""The pieces of L.A.Cosmic (van Dokkum 2001) as astroscrappy 1.3.0 computes them.
+
+The functions take NumPy or CuPy arrays shaped (N, ny, nx) (`xp` is their
+array namespace where one is needed); gpucal.cosmics strings them together. The
+arithmetic follows astroscrappy's float32 operation order wherever the
+rounding reaches the result (see ../shared/reference/ccdproc_spec.md and the
+parity tests in tests/test_cosmics.py), so that masks and cleaned images are
+bit-identical to it.
+"""
+
+import numpy as np
+
+#: astroscrappy's inverse-distance weights of the 5×5 cleaning box (centre 0), as float32.
+_IDW_WEIGHTS = np.array([[0.35355339, 0.4472136, 0.5, 0.4472136, 0.35355339],
+                         [0.4472136, 0.70710678, 1.0, 0.70710678, 0.4472136],
+                         [0.5, 1.0, 0.0, 1.0, 0.5],
+                         [0.4472136, 0.70710678, 1.0, 0.70710678, 0.4472136],
+                         [0.35355339, 0.4472136, 0.5, 0.4472136, 0.35355339]], np.float32)
+_BOX = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)]  # row-major, as summed
+
+
+def laplacian_plus(xp, clean):
+    """L+: the positive Laplacian of the 2×-subsampled image, rebinned (paper eq. 5–6).
+
+    Subsampling replicates each pixel into a 2×2 block; the Laplacian kernel
+    ``[[0,-1,0],[-1,4,-1],[0,-1,0]]`` with zero padding is then evaluated in
+    closed form on the four quadrants (TL, TR, BL, BR) of each original pixel
+    v, whose neighbours inside the block are v itself. Clipped at 0 and
+    averaged: ``((TL + BR) + (BL + TR)) / 4``. Edge quadrants use the
+    operation order (and, on the top row, the double precision) of
+    astroscrappy's edge loops.
+    """
+    pad = xp.pad(clean, ((0, 0), (1, 1), (1, 1)))
+    left, right = pad[:, 1:-1, :-2], pad[:, 1:-1, 2:]
+    up, down = pad[:, :-2, 1:-1], pad[:, 2:, 1:-1]
+    v4 = clean * 4  # exact
+    v3 = v4 - clean
+    a = v3 - left  # shared by TL and BL
+    b = (v4 - right) - clean  # shared by TR and BR
+    above = clean + up
+    below = down + clean
+    tl, tr, bl, br = a - above, b - above, a - below, b - below
+
+    v, last = clean[:, :, -1], slice(None, -1)  # right column, all but the last row
+    br[:, last, -1] = (v4[:, last, -1] - down[:, last, -1]) - (v[:, last] + v[:, last])
+    v = clean[:, -1]  # bottom row
+    bl[:, -1] = v3[:, -1] - (v + left[:, -1])
+    br[:, -1] = v3[:, -1] - (right[:, -1] + v)
+    bl[:, -1, 0] = v[:, 0] + v[:, 0]  # bottom-left corner: 4v − (v + v)
+    top = [x[:, 0].astype(np.float64) for x in (clean, left, right)]
+    v, lt, rt = top
+    tl[:, 0] = (((v * 4 - v) - lt) - v).astype(np.float32)
+    tr[:, 0] = (((v * 4 - rt) - v) - v).astype(np.float32)
+
+    zero = np.float32(0)
+    tl, tr, bl, br = (xp.maximum(q, zero) for q in (tl, tr, bl, br))
+    return ((tl + br) + (bl + tr)) * np.float32(0.25)
+
+
+def dilate3(mask):
+    """3×3 boolean dilation; the 1-pixel border is the input's (astroscrappy's dilate3)."""
+    out = mask.copy()
+    ny, nx = mask.shape[-2:]
+    grown = mask[:, 1:-1, 1:-1].copy()
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                grown |= mask[:, 1 + dy:ny - 1 + dy, 1 + dx:nx - 1 + dx]
+    out[:, 1:-1, 1:-1] = grown
+    return out
+
+
+def dilate5(mask, niter):
+    """`niter` dilations by the 5×5 box without its corners; 2-pixel border kept."""
+    ny, nx = mask.shape[-2:]
+    for _ in range(niter):
+        grown = mask[:, 2:-2, 2:-2].copy()
+        for dy in range(-2, 3):
+            for dx in range(-2, 3):
+                if (dy or dx) and not (abs(dy) == 2 and abs(dx) == 2):
+                    grown |= mask[:, 2 + dy:ny - 2 + dy, 2 + dx:nx - 2 + dx]
+        mask = mask.copy()
+        mask[:, 2:-2, 2:-2] = grown
+    return mask
+
+
+def psf_kernel(psfmodel, psffwhm, psfsize, psfbeta):
+    """astroscrappy's PSF kernel (float32, sum 1), before the flip detect_cosmics applies.
+
+    `psffwhm` and `psfbeta` are float32 values (astroscrappy's C floats).
+    Offsets from the centre are ``arange(psfsize) - psfsize // 2``.
+    """
+    x = np.tile(np.arange(psfsize) - psfsize // 2, (psfsize, 1))
+    y = x.T.copy()
+    fwhm2 = float(np.float32(psffwhm) * np.float32(psffwhm))  # a C float product
+    sigma2 = fwhm2 / 2.35482 / 2.35482
+    if psfmodel == "gauss":
+        values = np.exp(-0.5 * (x * x + y * y) / sigma2)
+    elif psfmodel == "gaussx":
+        values = np.exp(-0.5 * x * x / sigma2)
+    elif psfmodel == "gaussy":
+        values = np.exp(-0.5 * y * y / sigma2)
+    else:  # moffat
+        r = np.sqrt(x * x + y * y)
+        alpha = psffwhm / 2.0 / np.sqrt(np.power(2.0, 1.0 / psfbeta) - 1.0)
+        values = np.power(1.0 + (r * r / alpha / alpha), -1.0 * psfbeta)
+    kernel = values.astype(np.float32)
+    kernel /= kernel.sum()
+    return kernel
+
+
+def convolve(xp, image, kernel):
+    """2-D convolution with zero padding, float32, taps accumulated in astroscrappy's order.
+
+    `kernel` is a (kny, knx) NumPy float32 array with odd sides.
+    """
+    kny, knx = kernel.shape
+    by, bx = kny // 2, knx // 2
+    ny, nx = image.shape[-2:]
+    pad = xp.pad(image, ((0, 0), (by, by), (bx, bx)))
+    total = xp.zeros_like(image)
+    for dy in range(-by, by + 1):
+        for dx in range(-bx, bx + 1):
+            tap = kernel[by - dy, bx - dx]  # a float32 scalar: the products stay float32
+            total += tap * pad[:, by + dy:by + dy + ny, bx + dx:bx + dx + nx]
+    return total
+
+
+def lower_median(xp, values):
+    """Element ``(n - 1) // 2`` of the sorted values (astroscrappy's median); 0 when empty."""
+    n = values.size
+    if n == 0:
+        return np.float32(0)
+    return xp.partition(values, (n - 1) // 2)[(n - 1) // 2]
+
+
+def clean_pixels(xp, image, target, bad, level, cleantype):
+    """Replace the `target` pixels of `image` (in place) from their 5×5 neighbourhood.
+
+    Only pixels at least 2 from the edges are replaced. Neighbours flagged in
+    `bad` (cosmic rays and masked pixels) take no part, except for
+    ``"median"``, the plain median of all 25 values. A pixel without good
+    neighbours gets its frame's `level` (an (N,) float32 array).
+    """
+    inner = xp.zeros_like(target)
+    inner[:, 2:-2, 2:-2] = target[:, 2:-2, 2:-2]
+    f, y, x = xp.nonzero(inner)
+    if f.size == 0:
+        return
+    values = [image[f, y + dy, x + dx] for dy, dx in _BOX]
+    if cleantype == "median":
+        image[f, y, x] = xp.sort(xp.stack(values), axis=0)[len(_BOX) // 2]
+        return
+    good = [~bad[f, y + dy, x + dx] for dy, dx in _BOX]
+    zero = xp.zeros(f.shape, np.float32)
+    if cleantype == "meanmask":
+        total, count = zero, xp.zeros(f.shape, np.int64)
+        for v, ok in zip(values, good):
+            total = xp.where(ok, total + v, total)
+            count += ok
+        result = (total.astype(np.float64) / xp.maximum(count, 1)).astype(np.float32)
+        empty = count == 0
+    elif cleantype == "medmask":
+        inf = np.float32(np.inf)
+        ranked = xp.sort(xp.stack([xp.where(ok, v, inf) for v, ok in zip(values, good)]), axis=0)
+        count = sum(ok.astype(np.int64) for ok in good)
+        pick = xp.maximum(count - 1, 0) // 2
+        result = xp.take_along_axis(ranked, pick[None], axis=0)[0]
+        empty = count == 0
+    else:  # idw
+        total, wsum = zero, zero
+        for (dy, dx), v, ok in zip(_BOX, values, good):
+            w = _IDW_WEIGHTS[dy + 2, dx + 2]
+            total = xp.where(ok, total + w * v, total)
+            wsum = xp.where(ok, wsum + w, wsum)
+        empty = wsum < 1e-6
+        result = total / xp.where(empty, np.float32(1), wsum)
+    image[f, y, x] = xp.where(empty, level[f], result)
