@@ -12,6 +12,7 @@ from .badpixels import ccdmask
 from .calibrate import (ccd_process, create_deviation, flat_correct, gain_correct,
                         subtract_bias, subtract_dark, subtract_overscan, trim_image)
 from .combine import Combiner, combine
+from .cosmics import cosmicray_lacosmic, detect_cosmics
 from .device import GPUStatus, gpu_available, gpu_status, resolve_device
 from .errors import FrameError, GPUUnavailableError, MissingKeywordError
 from .flags import MaskFlag
@@ -36,7 +37,9 @@ __all__ = [
     "ccdmask",
     "combine",
     "combine_masks",
+    "cosmicray_lacosmic",
     "create_deviation",
+    "detect_cosmics",
     "flat_correct",
     "gain_correct",
     "get_backend",

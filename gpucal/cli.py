@@ -7,7 +7,7 @@ import sys
 import time
 from importlib import metadata
 
-from . import cli_masks
+from . import cli_cosmics, cli_masks
 from ._version import __version__
 from .device import ENV_VAR, gpu_status, resolve_device
 from .errors import FrameError, GPUUnavailableError
@@ -153,6 +153,7 @@ def build_parser():
     info.set_defaults(func=_cmd_info)
     _add_combine(sub)
     cli_masks.add_commands(sub, _DEVICE_HELP)
+    cli_cosmics.add_command(sub, _DEVICE_HELP)
     return parser
 
 

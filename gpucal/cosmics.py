@@ -7,12 +7,20 @@ Frames and CCDData. The algorithm's pieces are in :mod:`gpucal.lacosmic`; the
 median filters are backend primitives (fused kernels on the GPU).
 """
 
+import warnings
+
 import numpy as np
+from astropy import units as u
 
 from . import lacosmic
+from ._image import is_ccddata
+from ._operands import as_frame, give_back
 from .backend import get_backend
+from .flags import MaskFlag
+from .frame import Frame
+from .provenance import add_history
 
-__all__ = ["detect_cosmics"]
+__all__ = ["cosmicray_lacosmic", "detect_cosmics"]
 
 CLEANTYPES = ("median", "medmask", "meanmask", "idw")
 FSMODES = ("median", "convolve")
@@ -176,7 +184,6 @@ def detect_cosmics(indat, inmask=None, inbkg=None, invar=None, sigclip=4.5, sigf
     True
     """
     backend = get_backend(indat, inmask, inbkg, invar)  # psfk is small: any device
-    xp = backend.xp
     indat = backend.asarray(indat)
     if indat.dtype.kind not in "biuf":
         raise TypeError(f"indat: expected numbers, got {indat.dtype}")
@@ -308,3 +315,123 @@ def _lacosmic(backend, indat, inmask, inbkg, invar, *, sigclip, sigfrac, objlim,
     if has_nonfinite:
         clean = xp.where(nonfinite, indat.astype(f32), clean)
     return crmask, clean
+
+
+def _check_units(unit, gain, readnoise):
+    """ccdproc's unit checks; returns the gain (made dimensionless where ccdproc does)."""
+    if unit is None:
+        return gain
+    if unit.is_equivalent(u.electron) and gain.value != 1.0:
+        warnings.warn("Image unit is electron but gain value is not 1.0. Data maybe end up "
+                      "being gain corrected twice.", stacklevel=3)
+        return gain
+    if readnoise.unit == u.electron and unit == u.electron and gain.value == 1.0:
+        gain = gain.value * u.one
+    if not (gain.unit * unit).is_equivalent(readnoise.unit):
+        raise ValueError(f"Inconsistent units for gain ({gain.unit})  ccd ({unit}) and "
+                         f"readnoise ({readnoise.unit}).")
+    return gain
+
+
+def cosmicray_lacosmic(ccd, sigclip=4.5, sigfrac=0.3, objlim=5.0, gain=1.0, readnoise=6.5,
+                       satlevel=65535.0, pssl=0.0, niter=4, sepmed=True, cleantype="meanmask",
+                       fsmode="median", psfmodel="gauss", psffwhm=2.5, psfsize=7, psfk=None,
+                       psfbeta=4.765, verbose=False, gain_apply=True, inbkg=None, invar=None):
+    """Find and clean cosmic rays in a frame: ccdproc's ``cosmicray_lacosmic``.
+
+    :func:`detect_cosmics` with ccdproc's parameters (note ``satlevel=65535``)
+    and its handling of gain, read noise and units: the frame's mask is
+    passed as `inmask`, the cleaned data are multiplied by the gain unless
+    ``gain_apply=False``, and the cosmic-ray pixels are OR-ed into the mask.
+
+    Parameters
+    ----------
+    ccd : Frame, CCDData or array (NumPy or CuPy)
+        An array may be one frame (ny, nx) or a batch (n, ny, nx).
+    gain : float or Quantity, default 1.0
+        A number is in electron / adu.
+    readnoise : float or Quantity, default 6.5
+        A number is in electrons.
+    pssl : float, default 0.0
+        A sky level subtracted earlier (deprecated in ccdproc): added back for
+        the detection, subtracted again from the result. Not with `inbkg` or
+        `invar`.
+    gain_apply : bool, default True
+        Return the cleaned data multiplied by the gain (its unit times the
+        gain's unit) rather than in the input's unit.
+    sigclip, sigfrac, objlim, satlevel, niter, sepmed, cleantype, fsmode, psfmodel, psffwhm, \
+psfsize, psfk, psfbeta, verbose, inbkg, invar
+        As for :func:`detect_cosmics`.
+
+    Returns
+    -------
+    Frame or CCDData
+        For a Frame or CCDData: a copy with the cleaned data, the cosmic-ray
+        pixels flagged (:attr:`MaskFlag.COSMIC_RAY`; a CCDData's boolean mask
+        OR-ed) and a HISTORY card.
+    (cleanarr, crmask)
+        For an array, in ccdproc's order (reversed from astroscrappy's).
+
+    Raises
+    ------
+    ValueError
+        For gain, read noise and data units that do not fit together
+        (ccdproc's check), or `pssl` with `inbkg`/`invar`.
+
+    Notes
+    -----
+    Data and mask are ccdproc 2.5.1's (a CCDData's data are float64 when
+    the gain is applied, as in ccdproc; a Frame keeps its dtype).
+    Where ccdproc 2.5.1 is inconsistent gpucal does what its development
+    version does: the unit becomes unit × gain unit only when the gain is
+    applied (2.5.1 changes it to electrons even with ``gain_apply=False``),
+    and the uncertainty is multiplied by the gain with the data (2.5.1
+    leaves it in the old unit).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpucal import Frame, MaskFlag, cosmicray_lacosmic
+    >>> rng = np.random.default_rng(0)
+    >>> frame = Frame(rng.normal(100.0, 10.0, (64, 64)), unit="adu")
+    >>> frame.data[20, 30] = 3000.0
+    >>> out = cosmicray_lacosmic(frame, gain=1.0, readnoise=10.0)
+    >>> out.unit, MaskFlag(int(out.mask[20, 30]))
+    (Unit("electron"), <MaskFlag.COSMIC_RAY: 16>)
+    """
+    gain = gain if isinstance(gain, u.Quantity) else gain * u.electron / u.adu
+    readnoise = readnoise if isinstance(readnoise, u.Quantity) else readnoise * u.electron
+    if pssl != 0 and (inbkg is not None or invar is not None):
+        raise ValueError("Cannot set both pssl and inbkg")
+    params = dict(sigclip=sigclip, sigfrac=sigfrac, objlim=objlim, gain=gain.value,
+                  readnoise=readnoise.value, satlevel=satlevel, niter=niter, sepmed=sepmed,
+                  cleantype=cleantype, fsmode=fsmode, psfmodel=psfmodel, psffwhm=psffwhm,
+                  psfsize=psfsize, psfk=psfk, psfbeta=psfbeta, verbose=verbose, inbkg=inbkg,
+                  invar=invar)
+    apply = gain_apply and gain.value != 1.0
+
+    def cleaned(data, inmask):
+        crmask, clean = detect_cosmics(data + pssl, inmask, **params)
+        clean = clean - pssl
+        return crmask, clean * gain.value if apply else clean
+
+    if not isinstance(ccd, Frame) and not is_ccddata(ccd):  # an array: ccdproc's tuple
+        crmask, clean = cleaned(ccd, None)
+        return clean, crmask
+
+    frame, kind = as_frame(ccd, "ccd")
+    gain = _check_units(frame.unit, gain, readnoise)
+    crmask, clean = cleaned(frame.data, None if frame.mask is None else frame.mask != 0)
+    sigma = frame.uncertainty
+    if kind == "frame":  # a Frame keeps its dtype; CCDData gets ccdproc's (float64 × gain)
+        clean = clean.astype(frame.dtype, copy=False)
+    out = Frame(clean, frame.mask, None if sigma is None else sigma * gain.value if apply
+                else sigma, frame.header, frame.unit, dtype=None)
+    out.flag(crmask, MaskFlag.COSMIC_RAY)
+    if gain_apply and frame.unit is not None:
+        out.unit = frame.unit * gain.unit
+    add_history(out.header, "cosmicray_lacosmic", get_backend(clean), sigclip=sigclip,
+                sigfrac=sigfrac, objlim=objlim, gain=gain.value, readnoise=readnoise.value,
+                satlevel=satlevel, niter=niter, sepmed=sepmed, cleantype=cleantype,
+                fsmode=fsmode, ncosmic=int(crmask.sum()))
+    return give_back(out, kind)

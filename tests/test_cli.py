@@ -1,4 +1,4 @@
-"""The command line: ``gpucal info``, ``combine``, ``ccdmask`` and ``mask``."""
+"""The command line: ``gpucal info``, ``combine``, ``ccdmask``, ``mask`` and ``cosmics``."""
 
 import subprocess
 import sys
@@ -177,3 +177,52 @@ def test_mask_combine_keeps_flags(tmp_path, capsys):
     assert main(["mask", "combine", str(out), str(tmp_path / "other.fits"), "-o",
                  str(tmp_path / "x.fits")]) == 1
     assert "(3, 3)" in capsys.readouterr().err
+
+
+@pytest.fixture
+def raw_science(tmp_path):
+    """Two raw science frames with GAIN and RDNOISE in their headers."""
+    from gpucal.simulate import cosmic_ray_frame
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    paths = []
+    for i in range(2):
+        frame, _ = cosmic_ray_frame((96, 128), seed=i, gain=2.0, readnoise=5.0)
+        header = fits.Header([("GAIN", 2.0), ("RDNOISE", 5.0), ("BUNIT", "adu")])
+        paths.append(raw / f"sci{i}.fits")
+        fits.writeto(paths[-1], frame, header)
+    return paths
+
+
+def test_cosmics_writes_cleaned_frames_with_their_masks(raw_science, tmp_path, capsys):
+    from astropy.nddata import CCDData
+
+    from gpucal import cosmicray_lacosmic
+
+    out = tmp_path / "clean"
+    before = [sha256(p) for p in raw_science]
+    args = ["cosmics", *map(str, raw_science), "-o", str(out), "--gain", "GAIN",
+            "--readnoise", "RDNOISE", "--sigclip", "5", "--device", "cpu"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    for path in raw_science:
+        want = cosmicray_lacosmic(CCDData(fits.getdata(path), unit="adu"), gain=2.0,
+                                  readnoise=5.0, sigclip=5.0)
+        got = CCDData.read(out / path.name)
+        np.testing.assert_array_equal(got.mask, want.mask)
+        np.testing.assert_allclose(got.data, want.data, rtol=1e-6)
+        assert got.unit == "electron"
+        assert f"{path.name}: {int(want.mask.sum())} cosmic-ray pixels" in printed
+    assert [sha256(p) for p in raw_science] == before
+    assert main(args) == 1  # outputs exist
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(args[:4] + [str(raw_science[0].parent)]) == 1  # onto the raw frames
+    assert "never overwritten" in capsys.readouterr().err
+    assert [sha256(p) for p in raw_science] == before
+
+
+def test_cosmics_reports_a_missing_keyword(raw_science, tmp_path, capsys):
+    assert main(["cosmics", str(raw_science[0]), "-o", str(tmp_path / "o"), "--gain",
+                 "EGAIN"]) == 1
+    assert "EGAIN" in capsys.readouterr().err
