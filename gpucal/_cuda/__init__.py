@@ -9,12 +9,13 @@ GPU, so ``import gpucal`` works where CuPy is absent or has no device.
 import cupy
 import numpy as np
 
-from cpu_fallback import NumpyBackend, filters
+from cpu_fallback import NumpyBackend, filters, medians
 
 from .._combine_kernel import MAX_FRAMES
 from . import calibrate as _calibrate
 from . import ccdmask as _ccdmask
 from . import combine as _combine
+from . import median as _median
 
 
 class CupyBackend(NumpyBackend):
@@ -54,6 +55,10 @@ class CupyBackend(NumpyBackend):
         if _ccdmask.capacity_for(size[0] * size[1]) is None:  # too large for one thread
             return cupy.asarray(super().rank_filter(cupy.asnumpy(image), size, percentiles))
         return _ccdmask.rank_filter(image, size, percentiles)
+
+    def median_filter(self, images, size, separable=False):
+        size = medians.check_arguments(images, size, separable)
+        return _median.median_filter(images, size, separable)
 
     def block_percentiles(self, image, block, percentiles):
         # One statistic per block: cheap on the host, and np.percentile's arithmetic exactly.
