@@ -54,6 +54,17 @@ def table(path):
             if "recall" in info:
                 notes.append(f"recall {info['recall']:.3f}, "
                              f"{info['false_positives']} false positives")
+            if "identical_to_astroscrappy" in info:
+                notes.append("identical to astroscrappy" if info["identical_to_astroscrappy"]
+                             else "differs from astroscrappy")
+            if "speedup_over_astroscrappy" in info:
+                notes.append(f"{info['speedup_over_astroscrappy']:.0f}× astroscrappy "
+                             f"({info['astroscrappy_s']:.1f} s on this host's CPUs)")
+            if "mask_diff_fraction" in info:
+                notes.append(f"{info['mask_diff_fraction']:.1e} of mask pixels differ from CPU")
+            if "frames_per_s" in info:
+                notes.append(f"{info['frames_per_s']:.1f} frames/s"
+                             + (" with upload and download" if info.get("upload") else ""))
             lines.append(f"| {group} | {_impl(bench)} | {median:.4f} | {speedup} | "
                          f"{'; '.join(notes)} |")
     return "\n".join(lines)
