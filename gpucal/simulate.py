@@ -127,22 +127,39 @@ def cosmic_ray_frame(shape=(1024, 1024), *, seed=0, sky=200.0, gain=1.0, readnoi
     n_stars = int(round(120 * area)) if n_stars is None else n_stars
     n_cosmics = int(round(500 * area)) if n_cosmics is None else n_cosmics
 
-    electrons = np.full(shape, float(sky))
+    electrons = np.full(shape, float(sky)) + _stars(shape, rng, n_stars, fwhm)
+    electrons = rng.poisson(electrons).astype(np.float64)
+    electrons += rng.normal(0.0, readnoise, shape)
+    cosmics = _add_cosmic_rays(electrons, rng, n_cosmics)
+
+    frame = electrons / gain
+    if satlevel is not None:
+        frame = np.minimum(frame, satlevel)
+    return frame.astype(np.float32), cosmics
+
+
+def _stars(shape, rng, n_stars, fwhm, peaks=(1.5, 5.0)):
+    """Electrons of `n_stars` Gaussian stars (peak 10**uniform(*peaks)) on an empty image."""
+    ny, nx = shape
+    electrons = np.zeros(shape)
     sigma = fwhm / 2.35482
     half = int(np.ceil(4 * sigma))
     dy, dx = np.mgrid[-half:half + 1, -half:half + 1]
     for _ in range(n_stars):  # one stamp per star: a loop over objects, not pixels
         cy, cx = rng.uniform(0, ny), rng.uniform(0, nx)
         iy, ix = int(cy), int(cx)
-        peak = 10 ** rng.uniform(1.5, 5.0)
+        peak = 10 ** rng.uniform(*peaks)
         stamp = peak * np.exp(-((dy + iy - cy) ** 2 + (dx + ix - cx) ** 2) / (2 * sigma ** 2))
         y0, x0 = max(iy - half, 0), max(ix - half, 0)
         y1, x1 = min(iy + half + 1, ny), min(ix + half + 1, nx)
         electrons[y0:y1, x0:x1] += stamp[y0 - iy + half:y1 - iy + half,
                                          x0 - ix + half:x1 - ix + half]
-    electrons = rng.poisson(electrons).astype(np.float64)
-    electrons += rng.normal(0.0, readnoise, shape)
+    return electrons
 
+
+def _add_cosmic_rays(electrons, rng, n_cosmics):
+    """Add `n_cosmics` sharp hits and short tracks to `electrons`; returns where they fell."""
+    ny, nx = electrons.shape
     lengths = np.where(rng.random(n_cosmics) < 0.5, 1, rng.integers(2, 7, n_cosmics))
     angles = rng.uniform(0, np.pi, n_cosmics)
     starts_y, starts_x = rng.uniform(0, ny, n_cosmics), rng.uniform(0, nx, n_cosmics)
@@ -151,10 +168,6 @@ def cosmic_ray_frame(shape=(1024, 1024), *, seed=0, sky=200.0, gain=1.0, readnoi
     ys = np.clip(np.round(starts_y[ray] + step * np.sin(angles[ray])), 0, ny - 1).astype(int)
     xs = np.clip(np.round(starts_x[ray] + step * np.cos(angles[ray])), 0, nx - 1).astype(int)
     np.add.at(electrons, (ys, xs), rng.uniform(100.0, 5000.0, ray.size))
-    cosmics = np.zeros(shape, bool)
+    cosmics = np.zeros(electrons.shape, bool)
     cosmics[ys, xs] = True
-
-    frame = electrons / gain
-    if satlevel is not None:
-        frame = np.minimum(frame, satlevel)
-    return frame.astype(np.float32), cosmics
+    return cosmics
