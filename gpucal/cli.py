@@ -7,7 +7,7 @@ import sys
 import time
 from importlib import metadata
 
-from . import cli_cosmics, cli_masks
+from . import cli_cosmics, cli_masks, cli_results
 from ._version import __version__
 from .device import ENV_VAR, gpu_status, resolve_device
 from .errors import FrameError, GPUUnavailableError
@@ -154,6 +154,7 @@ def build_parser():
     _add_combine(sub)
     cli_masks.add_commands(sub, _DEVICE_HELP)
     cli_cosmics.add_command(sub, _DEVICE_HELP)
+    cli_results.add_command(sub)
     return parser
 
 

@@ -1,0 +1,82 @@
+"""``gpucal list``: the products of ``gpucal reduce`` in OUT_DIR, as a table."""
+
+import json
+
+from .results import FIELDS, ResultsDB
+
+_DEFAULT_COLUMNS = ("path", "kind", "night", "status")
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _text(value):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def _sort_key(value):
+    # Missing last; numbers before strings, so that they are never compared.
+    return (value is None, not _is_number(value), value if _is_number(value) else _text(value))
+
+
+def table(header, rows):
+    """Lines of a plain-text table; columns of numbers only are right-aligned.
+
+    Examples
+    --------
+    >>> print("\\n".join(table(["path", "ROBUSTSTD"], [["a.fits", 3.5], ["bb.fits", 12.0]])))
+    path     ROBUSTSTD
+    a.fits         3.5
+    bb.fits         12
+    """
+    cells = [header] + [[_text(v) for v in row] for row in rows]
+    widths = [max(len(row[j]) for row in cells) for j in range(len(header))]
+    right = [bool(rows) and all(_is_number(row[j]) or row[j] is None for row in rows)
+             for j in range(len(header))]
+    return ["  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right))
+            .rstrip() for row in cells]
+
+
+def _cmd_list(args):
+    with ResultsDB(args.out_dir, create=False) as db:
+        records = db.query(args.kind, args.filter, night=args.night)
+    keys = args.keys or []
+    if "all" in keys:
+        print("columns:  ", " ".join(FIELDS))
+        for group in ("stats", "flags", "signature"):
+            names = sorted({name for r in records for name in getattr(r, group)})
+            print(f"{group + ':':<10}", " ".join(names) or "-")
+        return 0
+    if args.sort:
+        records.sort(key=lambda r: _sort_key(r.get(args.sort)))
+    columns = list(_DEFAULT_COLUMNS) + [k for k in keys if k.lower() not in _DEFAULT_COLUMNS]
+    if not records:
+        print("no products match")
+        return 0
+    print("\n".join(table(columns, [[r.get(k) for k in columns] for r in records])))
+    return 0
+
+
+def add_command(sub):
+    """Add ``list`` to the ``gpucal`` parser's subcommands."""
+    p = sub.add_parser("list", help="list the products recorded by gpucal reduce",
+                       description="List the products in OUT_DIR's results database "
+                                   "(gpucal.sqlite), one line each, with chosen keys.")
+    p.add_argument("out_dir", metavar="OUT_DIR")
+    p.add_argument("--kind", help="only this kind (bias, dark, flat, science, ...)")
+    p.add_argument("--night", help="only this night; shell wildcards allowed ('2026-11-*')")
+    p.add_argument("--filter", metavar="EXPR",
+                   help="e.g. \"IERR_BIAS != 0 or ROBUSTSTD > 5\": keys compared with "
+                        "== != < <= > >= to numbers and 'strings', and/or/not, parentheses")
+    p.add_argument("-k", "--key", action="append", dest="keys", metavar="KEY",
+                   help="add a column: a column, statistic, flag or signature key "
+                        "(repeatable; '-k all' lists the keys)")
+    p.add_argument("--sort", metavar="KEY", help="sort by this key (default: path)")
+    p.set_defaults(func=_cmd_list)
