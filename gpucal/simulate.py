@@ -1,8 +1,14 @@
 """Seeded synthetic frames with known defects, for tests, benchmarks and the demo."""
 
-import numpy as np
+import os
+from typing import NamedTuple
 
-__all__ = ["cosmic_ray_frame", "defective_flat"]
+import numpy as np
+from astropy import units as u
+from astropy.io import fits
+from astropy.time import Time
+
+__all__ = ["SimulatedNight", "cosmic_ray_frame", "defective_flat", "simulate_night"]
 
 
 def defective_flat(shape=(1024, 1024), *, seed=0, level=20000.0, gain=1.5, vignetting=0.1,
@@ -171,3 +177,128 @@ def _add_cosmic_rays(electrons, rng, n_cosmics):
     cosmics = np.zeros(electrons.shape, bool)
     cosmics[ys, xs] = True
     return cosmics
+
+
+class SimulatedNight(NamedTuple):
+    """What :func:`simulate_night` wrote, and the truth behind it (data-section shape)."""
+
+    paths: list
+    bad_pixels: np.ndarray
+    hot_pixels: np.ndarray
+    cosmics: dict  # science file path -> bool mask of the pixels rays hit
+
+
+def simulate_night(directory, *, seed=0, night="2026-11-20", shape=(512, 512), overscan=32,
+                   gain=1.5, readnoise=6.0, n_bias=7, dark_exposures=(60.0, 300.0), n_dark=3,
+                   filters=("V", "R"), n_flat=5, n_science=3, science_exposure=120.0):
+    """Write a small observing night of raw uint16 FITS frames, as a CCD camera would.
+
+    One detector (bias level with column pattern, read noise, an overscan
+    strip, dark current with hot pixels, a vignetted response with dead
+    columns and patches) observed: biases, darks at each of
+    `dark_exposures`, twilight flats and science frames (stars on sky,
+    cosmic rays) in each filter. Headers carry IMAGETYP, DATE-OBS, MJD-OBS,
+    EXPTIME, FILTER, INSTRUME, DETECTOR, binning, GAIN, RDNOISE, BUNIT,
+    BIASSEC and TRIMSEC. Files go to ``directory/night/``; existing files
+    are never overwritten (OSError).
+
+    Parameters
+    ----------
+    directory : str or path
+    seed : int
+    night : str
+        Evening date (UTC) the night starts on; frames are taken from 17:00 UTC.
+    shape : (int, int)
+        Data section (rows, columns); `overscan` columns are added on the right.
+    gain, readnoise : float
+        Electrons per ADU; read noise in electrons.
+    n_bias, n_dark, n_flat, n_science : int
+        Frames per kind (darks per exposure, flats and science per filter).
+    dark_exposures : sequence of float
+    filters : sequence of str
+    science_exposure : float
+
+    Returns
+    -------
+    SimulatedNight
+
+    Examples
+    --------
+    >>> from gpucal.simulate import simulate_night
+    >>> sim = simulate_night("raw", shape=(64, 64), overscan=8, n_bias=2, n_dark=1,
+    ...                      n_flat=1, n_science=1)
+    >>> len(sim.paths), sim.paths[0]
+    (8, 'raw/2026-11-20/bias_001.fits')
+    """
+    rng = np.random.default_rng(seed)
+    ny, nx = shape
+    folder = os.path.join(os.fspath(directory), night)
+    os.makedirs(folder, exist_ok=True)
+    bias_level = 1000.0 + rng.normal(0.0, 2.0, nx + overscan)  # ADU, with column pattern
+    dark_current = rng.gamma(2.0, 0.005, shape)  # e/s
+    hot = rng.random(shape) < 0.001
+    dark_current[hot] = rng.uniform(2.0, 30.0, int(hot.sum()))
+    response, bad = _response(shape, rng)
+    start = Time(f"{night}T17:00:00", scale="utc")
+    written, cosmics = [], {}
+
+    def expose(name, imagetyp, minutes, exptime, electrons, filt=None):
+        """Read out `electrons` (data section) as a raw frame and write it."""
+        raw = np.empty((ny, nx + overscan))
+        raw[:, :nx] = rng.poisson(np.clip(electrons, 0, None)) / gain
+        raw[:, nx:] = 0.0
+        raw += bias_level + rng.normal(0.0, readnoise / gain, raw.shape)
+        when = start + minutes * u.min
+        header = fits.Header([
+            ("IMAGETYP", imagetyp), ("DATE-OBS", when.isot), ("MJD-OBS", round(when.mjd, 6)),
+            ("EXPTIME", exptime), ("INSTRUME", "GPUCAL-SIM"), ("DETECTOR", "SIMCCD-1"),
+            ("XBINNING", 1), ("YBINNING", 1), ("GAIN", gain, "electron/adu"),
+            ("RDNOISE", readnoise, "electron"), ("BUNIT", "adu"),
+            ("BIASSEC", f"[{nx + 1}:{nx + overscan},1:{ny}]"), ("TRIMSEC", f"[1:{nx},1:{ny}]")])
+        if filt is not None:
+            header["FILTER"] = filt
+        path = os.path.join(folder, name)
+        data = np.clip(np.round(raw), 0, 65535).astype(np.uint16)
+        fits.PrimaryHDU(data, header).writeto(path)
+        written.append(path)
+        return path
+
+    for i in range(n_bias):
+        expose(f"bias_{i + 1:03d}.fits", "BIAS", i, 0.0, np.zeros(shape))
+    for k, t in enumerate(dark_exposures):
+        for i in range(n_dark):
+            expose(f"dark{int(t):03d}_{i + 1:03d}.fits", "DARK", 15 + 10 * k + i, t,
+                   dark_current * t)
+    for k, filt in enumerate(filters):
+        level = 15000.0 * (1 + 0.5 * k)
+        for i in range(n_flat):  # twilight: each flat a little fainter
+            expose(f"flat{filt}_{i + 1:03d}.fits", "FLAT", 90 + 15 * k + i, 5.0,
+                   level * (1 - 0.05 * i) * response + dark_current * 5.0, filt)
+    sky_field = _stars(shape, rng, max(1, ny * nx // 4000), 3.0, peaks=(2.0, 4.5))
+    for k, filt in enumerate(filters):
+        for i in range(n_science):
+            sky = (1.0 + 0.6 * k) * science_exposure
+            electrons = (sky + sky_field * science_exposure / 100.0) * response
+            electrons = rng.poisson(electrons) + dark_current * science_exposure
+            rays = _add_cosmic_rays(electrons, rng, int(ny * nx * science_exposure / 2e5))
+            path = expose(f"sci{filt}_{i + 1:03d}.fits", "LIGHT",
+                          180 + 40 * (k * n_science + i), science_exposure, electrons, filt)
+            cosmics[path] = rays
+    return SimulatedNight(written, bad, hot, cosmics)
+
+
+def _response(shape, rng):
+    """(response, bad) of a vignetted detector with dead columns and patches."""
+    ny, nx = shape
+    y, x = np.mgrid[0:ny, 0:nx]
+    r2 = ((y - ny / 2) / (ny / 2)) ** 2 + ((x - nx / 2) / (nx / 2)) ** 2
+    response = (1.0 - 0.05 * r2) * rng.normal(1.0, 0.01, shape)
+    bad = np.zeros(shape, bool)
+    for col in rng.choice(nx, size=2, replace=False):
+        bad[:, col] = True
+    bad[ny // 3:, rng.integers(0, nx)] = True  # a column dead from a third of the way up
+    for _ in range(3):
+        r, c = rng.integers(0, ny - 4), rng.integers(0, nx - 4)
+        bad[r:r + 3, c:c + 4] = True
+    response[bad] *= 0.5
+    return response, bad
