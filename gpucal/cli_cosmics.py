@@ -74,14 +74,12 @@ def add_command(sub, device_help):
                    help="electrons per ADU, or a header keyword holding it (default 1.0)")
     p.add_argument("--readnoise", type=_number_or_keyword, default=6.5,
                    help="read noise in electrons, or a header keyword (default 6.5)")
-    p.add_argument("--sigclip", type=float, default=4.5,
-                   help="Laplacian-to-noise limit (default 4.5)")
-    p.add_argument("--sigfrac", type=float, default=0.3,
-                   help="neighbour limit as a fraction of sigclip (default 0.3)")
-    p.add_argument("--objlim", type=float, default=5.0,
-                   help="contrast limit against fine structure (default 5.0)")
-    p.add_argument("--satlevel", type=float, default=65535.0,
-                   help="saturation in electrons (default 65535)")
+    for name, default, text in [("sigclip", 4.5, "Laplacian-to-noise limit"),
+                                ("sigfrac", 0.3, "neighbour limit as a fraction of sigclip"),
+                                ("objlim", 5.0, "contrast limit against fine structure"),
+                                ("satlevel", 65535.0, "saturation in electrons")]:
+        p.add_argument(f"--{name}", type=float, default=default,
+                       help=f"{text} (default {default:g})")
     p.add_argument("--niter", type=int, default=4, help="iterations (default 4)")
     p.add_argument("--no-sepmed", action="store_true", help="full medians, not separable ones")
     p.add_argument("--cleantype", choices=("meanmask", "medmask", "idw", "median"),
