@@ -10,15 +10,13 @@ Groups (issue #4's benchmarks):
 Run:  pytest bench/bench_ccdmask.py --benchmark-json=bench/results/ccdmask-<machine>.json
 """
 
-import time
-
 import ccdproc
 import numpy as np
 import pytest
 from astropy.nddata import CCDData
 
 import gpucal
-from conftest import quiet
+from conftest import device_seconds, quiet, timed
 from gpucal.simulate import defective_flat
 
 MODES = {"ccdmask 2048^2 flat, defaults": {},
@@ -61,7 +59,6 @@ def test_gpucal_cpu(benchmark, flat_2048, case):
 def test_gpucal_gpu_4096(benchmark, kwargs):
     """A 4096² flat already in device memory; the mask stays there."""
     import cupy
-    from cupyx.profiler import benchmark as cupy_benchmark
 
     flat, defects = defective_flat((4096, 4096), seed=5)
     image = cupy.asarray(flat)
@@ -71,10 +68,8 @@ def test_gpucal_gpu_4096(benchmark, kwargs):
         cupy.cuda.get_current_stream().synchronize()
         return mask
 
-    started = time.perf_counter()
-    mask = run()  # includes NVRTC compilation of the kernels
-    first_call_s = time.perf_counter() - started
-    device_s = float(np.median(cupy_benchmark(run, n_repeat=10).gpu_times))
+    mask, first_call_s = timed(run)  # includes NVRTC compilation of the kernels
+    device_s = device_seconds(run, n_repeat=10)
     benchmark.group = f"ccdmask 4096^2 flat on the GPU, {'findbadcolumns' if kwargs else 'defaults'}"
     benchmark.extra_info.update(impl="gpucal-gpu", first_call_s=first_call_s, device_s=device_s,
                                 **_quality(cupy.asnumpy(mask), defects))

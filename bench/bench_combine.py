@@ -16,14 +16,12 @@ its achieved bandwidth (stack bytes / kernel time) in extra_info.
 Run:  pytest bench/bench_combine.py --benchmark-json=bench/results/combine-<machine>.json
 """
 
-import time
-
 import ccdproc
 import numpy as np
 import pytest
 
 import gpucal
-from conftest import gpu_name, hbm_bandwidth, quiet
+from conftest import device_seconds, gpu_name, hbm_bandwidth, quiet, timed
 
 SIGMA = dict(sigma_clip=True, sigma_clip_low_thresh=3, sigma_clip_high_thresh=3)
 CASES = {
@@ -79,9 +77,8 @@ def test_gpucal_gpu(benchmark, request, case):
     def run():
         return gpucal.combine(frames, device="gpu", **kwargs).to_device("cpu")
 
-    started = time.perf_counter()
-    run()  # includes NVRTC compilation of the kernel for this depth
-    benchmark.extra_info.update(impl="gpucal-gpu", first_call_s=time.perf_counter() - started)
+    _, first_call_s = timed(run)  # includes NVRTC compilation of the kernel for this depth
+    benchmark.extra_info.update(impl="gpucal-gpu", first_call_s=first_call_s)
     benchmark.group = case
     benchmark.pedantic(run, **_rounds(slow=False))
 
@@ -91,7 +88,6 @@ def test_gpucal_gpu(benchmark, request, case):
 def test_gpucal_gpu_kernel(benchmark, request, case):
     """The fused kernel alone, on a stack in device memory; bandwidth in extra_info."""
     import cupy
-    from cupyx.profiler import benchmark as cupy_benchmark
 
     fixture, kwargs = CASES[case]
     frames = request.getfixturevalue(fixture)
@@ -106,7 +102,7 @@ def test_gpucal_gpu_kernel(benchmark, request, case):
         backend.synchronize()
 
     run()  # compile
-    device_s = float(np.median(cupy_benchmark(run, n_repeat=20).gpu_times))
+    device_s = device_seconds(run, n_repeat=20)
     peak = hbm_bandwidth(gpu_name())
     benchmark.extra_info.update(impl="gpucal-gpu-kernel", stack_bytes=stack.nbytes,
                                 device_s=device_s, bandwidth_Bps=stack.nbytes / device_s,

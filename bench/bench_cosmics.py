@@ -19,14 +19,12 @@ Groups (issue #5's benchmarks):
 Run:  pytest bench/bench_cosmics.py --benchmark-json=bench/results/cosmics-<machine>.json
 """
 
-import time
-
 import astroscrappy
 import numpy as np
 import pytest
 
 import gpucal
-from conftest import quiet
+from conftest import device_seconds, quiet, timed
 from gpucal.simulate import cosmic_ray_frame
 
 READNOISE = 10.0
@@ -83,7 +81,6 @@ def test_gpucal_cpu(benchmark, frame_2048, astroscrappy_2048):
 def test_gpucal_gpu_4096(benchmark):
     """A 4096² frame already in device memory; mask and cleaned image stay there."""
     import cupy
-    from cupyx.profiler import benchmark as cupy_benchmark
 
     frame, truth = cosmic_ray_frame((4096, 4096), seed=7, readnoise=READNOISE)
     image = cupy.asarray(frame)
@@ -93,17 +90,14 @@ def test_gpucal_gpu_4096(benchmark):
         cupy.cuda.get_current_stream().synchronize()
         return result
 
-    started = time.perf_counter()
-    crmask, _ = run()  # includes NVRTC compilation of the kernels
-    first_call_s = time.perf_counter() - started
+    (crmask, _), first_call_s = timed(run)  # includes NVRTC compilation of the kernels
     gpu_mask = cupy.asnumpy(crmask)
     del crmask
-    device_s = float(np.median(cupy_benchmark(run, n_repeat=10).gpu_times))
+    device_s = device_seconds(run, n_repeat=10)
 
     cpu_mask, _ = gpucal.detect_cosmics(frame, **PARAMS)  # the CPU fallback, once
-    started = time.perf_counter()
-    quiet(astroscrappy.detect_cosmics, frame, **PARAMS)  # the peer on the host's CPUs, once
-    astroscrappy_s = time.perf_counter() - started
+    # The peer on the host's CPUs, once.
+    _, astroscrappy_s = timed(quiet, astroscrappy.detect_cosmics, frame, **PARAMS)
     mask_diff_fraction = float((gpu_mask != cpu_mask).sum() / gpu_mask.size)
 
     benchmark.group = "lacosmic 4096^2 on the GPU, niter=4"
@@ -132,9 +126,7 @@ def test_gpucal_gpu_batch(benchmark, batch_4096, upload):
         cupy.cuda.get_current_stream().synchronize()
         return crmask, clean
 
-    started = time.perf_counter()
-    run()  # includes NVRTC compilation of the kernels if no earlier test compiled them
-    first_call_s = time.perf_counter() - started
+    _, first_call_s = timed(run)  # includes NVRTC compilation if no earlier test compiled
     benchmark.group = f"lacosmic batch of {BATCH} x 4096^2 on the GPU, niter=4"
     benchmark.pedantic(run, rounds=5, iterations=1, warmup_rounds=1)
     benchmark.extra_info.update(impl="gpucal-gpu", upload=upload, first_call_s=first_call_s,

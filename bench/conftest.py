@@ -6,6 +6,7 @@ Every benchmark times gpucal and its peer on the same seeded data in one run;
 GPUCAL_REQUIRE_GPU=1).
 """
 
+import time
 import warnings
 
 import numpy as np
@@ -37,6 +38,20 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["gpucal"] = gpucal.__version__
     machine_info["gpu"] = gpu_name() or f"none ({status.reason})"
     machine_info["cupy"] = status.cupy_version
+
+
+def timed(func, *args, **kwargs):
+    """(result, seconds) of one call: a GPU path's first call includes kernel compilation."""
+    started = time.perf_counter()
+    result = func(*args, **kwargs)
+    return result, time.perf_counter() - started
+
+
+def device_seconds(run, n_repeat):
+    """Median device time of `run`, in seconds, from cupyx.profiler.benchmark."""
+    from cupyx.profiler import benchmark
+
+    return float(np.median(benchmark(run, n_repeat=n_repeat).gpu_times))
 
 
 def quiet(func, *args, **kwargs):
