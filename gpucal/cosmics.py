@@ -43,14 +43,14 @@ def _choice(value, name, choices):
 
 
 def _image_like(backend, value, name, shape):
-    """An optional per-pixel input on the data's backend, broadcast to the data's shape."""
+    """An optional per-pixel input of `indat`'s shape (or one frame's): as (N, ny, nx)."""
     if value is None:
         return None
     value = backend.asarray(value)
     if value.shape not in (shape, shape[-2:]):
         raise ValueError(f"{name} has shape {value.shape}; expected {shape}"
                          + (f" or {shape[-2:]}" if len(shape) == 3 else ""))
-    return backend.xp.broadcast_to(value, shape)
+    return backend.xp.broadcast_to(value, (shape[0] if len(shape) == 3 else 1,) + shape[-2:])
 
 
 def _psf(fsmode, psfk, psfmodel, psffwhm, psfsize, psfbeta):
@@ -210,12 +210,10 @@ def detect_cosmics(indat, inmask=None, inbkg=None, invar=None, sigclip=4.5, sigf
                 _c_float(psfbeta, "psfbeta"))
 
     frames = indat if indat.ndim == 3 else indat[None]
-    as_batch = (lambda a: a) if indat.ndim == 3 else (lambda a: None if a is None else a[None])
-    crmask, clean = _lacosmic(backend, frames, as_batch(inmask), as_batch(inbkg),
-                              as_batch(invar), sigclip=sigclip, sigfrac=sigfrac, objlim=objlim,
-                              gain=gain, readnoise=readnoise, satlevel=satlevel,
-                              niter=int(niter), sepmed=bool(sepmed), cleantype=cleantype,
-                              psfk=psfk, verbose=verbose)
+    crmask, clean = _lacosmic(backend, frames, inmask, inbkg, invar, sigclip=sigclip,
+                              sigfrac=sigfrac, objlim=objlim, gain=gain, readnoise=readnoise,
+                              satlevel=satlevel, niter=int(niter), sepmed=bool(sepmed),
+                              cleantype=cleantype, psfk=psfk, verbose=verbose)
     if indat.ndim == 2:
         crmask, clean = crmask[0], clean[0]
     return crmask, clean
@@ -265,7 +263,9 @@ def _lacosmic(backend, indat, inmask, inbkg, invar, *, sigclip, sigfrac, objlim,
         clean_var = xp.where(nonfinite, var_level[:, None, None], clean_var)
 
     crmask = xp.zeros(clean.shape, bool)
-    active = xp.ones(len(clean), bool)  # frames still iterating (astroscrappy's early stop)
+    # Frames still iterating: astroscrappy stops at an iteration that finds nothing (a stopped
+    # frame no longer changes, so detecting on it again finds nothing again).
+    active = xp.ones(len(clean), bool)
     sigcliplow = float(f32(sigfrac) * f32(sigclip))
     if verbose:
         print(f"Starting {niter} L.A.Cosmic iterations")
@@ -296,7 +296,6 @@ def _lacosmic(backend, indat, inmask, inbkg, invar, *, sigclip, sigfrac, objlim,
         cosmics = lacosmic.dilate3(cosmics) & good & (sp > sigclip)
         cosmics = lacosmic.dilate3(cosmics) & good & (sp > sigcliplow)
         del sp
-        cosmics &= active[:, None, None]
         found = backend.to_numpy(cosmics.sum(axis=(1, 2)))
         crmask |= cosmics
         if verbose:

@@ -57,30 +57,30 @@ def laplacian_plus(xp, clean):
     return ((tl + br) + (bl + tr)) * np.float32(0.25)
 
 
+def _dilate(mask, h, offsets):
+    """`mask` OR-ed with its shifts by `offsets` (each |d| ≤ h); the h-pixel border is kept."""
+    ny, nx = mask.shape[-2:]
+    grown = mask[:, h:-h, h:-h].copy()
+    for dy, dx in offsets:
+        grown |= mask[:, h + dy:ny - h + dy, h + dx:nx - h + dx]
+    out = mask.copy()
+    out[:, h:-h, h:-h] = grown
+    return out
+
+
+_RING3 = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+_RING5 = [(dy, dx) for dy, dx in _BOX if (dy or dx) and not (abs(dy) == 2 and abs(dx) == 2)]
+
+
 def dilate3(mask):
     """3×3 boolean dilation; the 1-pixel border is the input's (astroscrappy's dilate3)."""
-    out = mask.copy()
-    ny, nx = mask.shape[-2:]
-    grown = mask[:, 1:-1, 1:-1].copy()
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            if dy or dx:
-                grown |= mask[:, 1 + dy:ny - 1 + dy, 1 + dx:nx - 1 + dx]
-    out[:, 1:-1, 1:-1] = grown
-    return out
+    return _dilate(mask, 1, _RING3)
 
 
 def dilate5(mask, niter):
     """`niter` dilations by the 5×5 box without its corners; 2-pixel border kept."""
-    ny, nx = mask.shape[-2:]
     for _ in range(niter):
-        grown = mask[:, 2:-2, 2:-2].copy()
-        for dy in range(-2, 3):
-            for dx in range(-2, 3):
-                if (dy or dx) and not (abs(dy) == 2 and abs(dx) == 2):
-                    grown |= mask[:, 2 + dy:ny - 2 + dy, 2 + dx:nx - 2 + dx]
-        mask = mask.copy()
-        mask[:, 2:-2, 2:-2] = grown
+        mask = _dilate(mask, 2, _RING5)
     return mask
 
 
@@ -152,27 +152,26 @@ def clean_pixels(xp, image, target, bad, level, cleantype):
         image[f, y, x] = xp.sort(xp.stack(values), axis=0)[len(_BOX) // 2]
         return
     good = [~bad[f, y + dy, x + dx] for dy, dx in _BOX]
-    zero = xp.zeros(f.shape, np.float32)
-    if cleantype == "meanmask":
-        total, count = zero, xp.zeros(f.shape, np.int64)
-        for v, ok in zip(values, good):
-            total = xp.where(ok, total + v, total)
-            count += ok
-        result = (total.astype(np.float64) / xp.maximum(count, 1)).astype(np.float32)
-        empty = count == 0
-    elif cleantype == "medmask":
-        inf = np.float32(np.inf)
-        ranked = xp.sort(xp.stack([xp.where(ok, v, inf) for v, ok in zip(values, good)]), axis=0)
-        count = sum(ok.astype(np.int64) for ok in good)
-        pick = xp.maximum(count - 1, 0) // 2
-        result = xp.take_along_axis(ranked, pick[None], axis=0)[0]
-        empty = count == 0
-    else:  # idw
-        total, wsum = zero, zero
+    if cleantype == "idw":
+        total = wsum = xp.zeros(f.shape, np.float32)
         for (dy, dx), v, ok in zip(_BOX, values, good):
             w = _IDW_WEIGHTS[dy + 2, dx + 2]
             total = xp.where(ok, total + w * v, total)
             wsum = xp.where(ok, wsum + w, wsum)
         empty = wsum < 1e-6
         result = total / xp.where(empty, np.float32(1), wsum)
+    else:
+        count = sum(ok.astype(np.int64) for ok in good)
+        empty = count == 0
+        if cleantype == "meanmask":
+            total = xp.zeros(f.shape, np.float32)
+            for v, ok in zip(values, good):  # float32, in astroscrappy's row-major order
+                total = xp.where(ok, total + v, total)
+            result = (total.astype(np.float64) / xp.maximum(count, 1)).astype(np.float32)
+        else:  # medmask: the lower median of the good values (bad ones sort last)
+            inf = np.float32(np.inf)
+            ranked = xp.sort(xp.stack([xp.where(ok, v, inf) for v, ok in zip(values, good)]),
+                             axis=0)
+            pick = xp.maximum(count - 1, 0) // 2
+            result = xp.take_along_axis(ranked, pick[None], axis=0)[0]
     image[f, y, x] = xp.where(empty, level[f], result)
