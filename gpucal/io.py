@@ -66,7 +66,13 @@ def _has_image(h):
     return h.is_image and len(h.shape) > 0
 
 
-def _pick_hdu(hdul, hdu, path):
+def pick_hdu(hdul, hdu, path):
+    """The image HDU gpucal reads from an open FITS file (read_fits and plan.scan alike).
+
+    `hdu` (index, EXTNAME or (EXTNAME, EXTVER)) if given, else the first image
+    with data that is not a MASK or UNCERT extension; FrameError when there
+    is no such HDU.
+    """
     if hdu is None:
         for h in hdul:
             if _has_image(h) and h.name not in (MASK_EXTNAME, UNCERT_EXTNAME):
@@ -114,7 +120,7 @@ def _check_file(path):
 
 def _locate(hdul, hdu, path, unit):
     """Find the image (and its MASK/UNCERT) in an open file; nothing is read but headers."""
-    h = _pick_hdu(hdul, hdu, path)
+    h = pick_hdu(hdul, hdu, path)
     if len(h.shape) != 2:
         what = "the image" if hdu is None else f"HDU {hdu!r}"
         raise FrameError(f"{path}: {what} is {len(h.shape)}-D (shape {h.shape}); gpucal "

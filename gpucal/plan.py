@@ -30,6 +30,9 @@ from pathlib import Path
 from astropy.io import fits
 from astropy.time import Time
 
+from .errors import FrameError
+from .io import pick_hdu
+
 __all__ = ["Choice", "InstrumentConfig", "MaskTask", "MasterTask", "Plan", "RawFrame",
            "ScienceTask", "Skipped", "load_config", "make_plan", "scan"]
 
@@ -281,10 +284,10 @@ def _read(path, subdir, config):
         try:
             with fits.open(path, lazy_load_hdus=True) as hdul:
                 # The HDU gpucal.io reads by default; its header completed by the primary's.
-                image = next((h for h in hdul if h.is_image and h.shape and
-                              h.name not in ("MASK", "UNCERT")), None)
-                if image is None:
-                    return Skipped(path, "no image HDU (tables or empty HDUs only)")
+                try:
+                    image = pick_hdu(hdul, None, path)
+                except FrameError as exc:
+                    return Skipped(path, str(exc))
                 headers = (image.header,) if image is hdul[0] else (image.header, hdul[0].header)
                 shape = tuple(image.shape)
                 if len(shape) != 2:
