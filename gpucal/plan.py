@@ -51,7 +51,10 @@ _DEFAULTS = {
     "night_offset_hours": 12.0,
     "fallback_keywords": ("XBINNING", "YBINNING"),
     "keywords": {"date": "DATE-OBS", "mjd": "MJD-OBS", "exptime": ("EXPTIME", "EXPOSURE"),
-                 "imagetyp": "IMAGETYP"},
+                 "imagetyp": "IMAGETYP", "gain": ("GAIN", "EGAIN"),
+                 "readnoise": ("RDNOISE", "READNOIS", "RON"), "biassec": "BIASSEC",
+                 "trimsec": "TRIMSEC"},
+    "saturation": 65535.0,
     "combine": {"bias": {}, "dark": {}, "flat": {}},
     "ccdmask": {}, "hot_pixels": {}, "cosmics": {"enabled": True},
 }
@@ -69,8 +72,10 @@ class InstrumentConfig:
     keywords that must be equal for frames to share calibrations; ``maxtimespan_hours``:
     bias/dark/flat -> span of a master's time block; ``night_offset_hours``: a night
     starts at this UTC hour; ``fallback_keywords``: compared (with the shape) when no
-    master has a frame's signature; ``keywords``: date, mjd, imagetyp (names) and
-    exptime (names tried in order); ``combine`` (per kind), ``ccdmask``, ``hot_pixels``,
+    master has a frame's signature; ``keywords``: date, mjd, imagetyp, biassec (overscan
+    section), trimsec (names) and exptime, gain (e/ADU), readnoise (e) (names tried in
+    order); ``saturation``: raw value at or above which a pixel is flagged SATURATED
+    (None: no test); ``combine`` (per kind), ``ccdmask``, ``hot_pixels``,
     ``cosmics``: parameters passed to those steps untouched; ``source``: the TOML file.
     """
 
@@ -78,6 +83,7 @@ class InstrumentConfig:
     signature: dict = _default("signature")
     maxtimespan_hours: dict = _default("maxtimespan_hours")
     night_offset_hours: float = 12.0
+    saturation: float | None = 65535.0
     fallback_keywords: tuple = _default("fallback_keywords")
     keywords: dict = _default("keywords")
     combine: dict = _default("combine")
@@ -116,9 +122,12 @@ def _number(path, key, value, minimum=-math.inf):
     return float(value)
 
 
+_TRIED_IN_ORDER = ("exptime", "gain", "readnoise")
+
+
 def _keyword(path, key, value):
     names = tuple(v.upper() for v in _names(path, key, value))
-    if key.endswith("exptime"):  # names tried in order
+    if key.split(".")[-1] in _TRIED_IN_ORDER:
         return names
     if not isinstance(value, str):
         _fail(path, key, f"must be a string, not {value!r}")
@@ -130,7 +139,7 @@ _SECTIONS = {
     "aliases": (KINDS, lambda p, k, v: tuple(a.lower() for a in _names(p, k, v))),
     "signature": (KINDS, lambda p, k, v: tuple(s.upper() for s in _names(p, k, v))),
     "maxtimespan_hours": (CALIBRATIONS, lambda p, k, v: _number(p, k, v, minimum=0)),
-    "keywords": (("date", "mjd", "exptime", "imagetyp"), _keyword),
+    "keywords": (tuple(_DEFAULTS["keywords"]), _keyword),
     "combine": (CALIBRATIONS, _table),
 }
 
@@ -141,7 +150,8 @@ def load_config(path=None):
     Parameters
     ----------
     path : str or os.PathLike, optional
-        TOML with any of: ``night_offset_hours``, ``fallback_keywords``, and tables
+        TOML with any of: ``night_offset_hours``, ``saturation`` (a number, or false),
+        ``fallback_keywords``, and tables
         ``[aliases]``, ``[signature]`` (kind = list of names), ``[maxtimespan_hours]``,
         ``[keywords]``, ``[combine.bias|dark|flat]``, ``[ccdmask]``, ``[hot_pixels]``,
         ``[cosmics]``. An entry replaces its default; the step tables are merged.
@@ -200,6 +210,8 @@ def load_config(path=None):
             values[key].update(_table(path, key, value))
         elif key == "night_offset_hours":
             values[key] = _number(path, key, value)
+        elif key == "saturation":
+            values[key] = None if value is False else _number(path, key, value, minimum=0)
         elif key == "fallback_keywords":
             values[key] = tuple(v.upper() for v in _names(path, key, value))
         else:
@@ -258,6 +270,21 @@ def _real(value):
     return None
 
 
+def header_number(headers, names, minimum=0.0):
+    """The first of the keywords `names` holding a finite number ≥ `minimum`, or None.
+
+    `headers` are searched in order for each name (an extension's header, then the primary's).
+
+    Examples
+    --------
+    >>> from astropy.io import fits
+    >>> header_number([fits.Header({"EXPOSURE": 30})], ("EXPTIME", "EXPOSURE"))
+    30.0
+    """
+    return next((v for v in (_real(_value(headers, k)) for k in names)
+                 if v is not None and v >= minimum), None)
+
+
 def _mjd(headers, config):
     mjd = _real(_value(headers, config.keywords["mjd"]))
     if mjd is not None and mjd > 0:  # filabres: a non-positive MJD-OBS is a header error
@@ -296,9 +323,7 @@ def _read(path, subdir, config):
                 kind = next((k for k, names in config.aliases.items() if imagetyp is not None
                              and str(imagetyp).strip().lower() in names), "unknown")
                 mjd = _mjd(headers, config)
-                exptime = next((e for e in (_real(_value(headers, k))
-                                            for k in config.keywords["exptime"])
-                                if e is not None and e >= 0), None)
+                exptime = header_number(headers, config.keywords["exptime"])
                 keys = config.signature.get(kind, config.signature["science"])
                 signature = tuple((k, _value(headers, k)) for k in keys)
         except Exception as exc:  # whatever astropy raises for a damaged file

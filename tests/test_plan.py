@@ -341,7 +341,10 @@ def test_config_defaults():
     assert config.maxtimespan_hours == {"bias": 12.0, "dark": 12.0, "flat": 12.0}
     assert config.night_offset_hours == 12.0
     assert config.keywords == {"date": "DATE-OBS", "mjd": "MJD-OBS",
-                               "exptime": ("EXPTIME", "EXPOSURE"), "imagetyp": "IMAGETYP"}
+                               "exptime": ("EXPTIME", "EXPOSURE"), "imagetyp": "IMAGETYP",
+                               "gain": ("GAIN", "EGAIN"), "readnoise": ("RDNOISE", "READNOIS", "RON"),
+                               "biassec": "BIASSEC", "trimsec": "TRIMSEC"}
+    assert config.saturation == 65535.0
     assert config.combine == {"bias": {}, "dark": {}, "flat": {}}
     assert (config.ccdmask, config.hot_pixels, config.cosmics) == ({}, {}, {"enabled": True})
 
@@ -349,6 +352,7 @@ def test_config_defaults():
 TOML = """
 night_offset_hours = 14
 fallback_keywords = ["CCDBINX"]
+saturation = 60000
 
 [aliases]
 science = ["light", "target"]
@@ -362,6 +366,8 @@ dark = 2.5
 [keywords]
 exptime = "EXPOSURE"
 date = "date-obs"
+gain = ["CCDGAIN", "GAIN"]
+trimsec = "DATASEC"
 
 [combine.dark]
 method = "median"
@@ -385,6 +391,8 @@ def test_config_override(tmp_path):
     assert config.signature["flat"] == InstrumentConfig().signature["flat"]
     assert config.maxtimespan_hours == {"bias": 12.0, "dark": 2.5, "flat": 12.0}
     assert config.keywords["exptime"] == ("EXPOSURE",) and config.keywords["date"] == "DATE-OBS"
+    assert config.keywords["gain"] == ("CCDGAIN", "GAIN") and config.keywords["trimsec"] == "DATASEC"
+    assert config.saturation == 60000.0
     assert config.combine["dark"] == {"method": "median", "sigma_clip": False}
     assert config.hot_pixels == {"threshold": 5.0} and config.cosmics == {"enabled": False}
 
@@ -407,6 +415,9 @@ def test_config_drives_scan(tmp_path):
     ("[signature]\nflat = [1, 2]", "'signature.flat' must be a string or a list of strings"),
     ("ccdmask = 3", "'ccdmask' must be a table"),
     ("[keywords]\ndate = ['A', 'B']", "'keywords.date' must be a string"),
+    ("[keywords]\nbiassec = ['A', 'B']", "'keywords.biassec' must be a string"),
+    ("[keywords]\nfilter = 'FILT'", "'keywords.filter' is not a known key"),
+    ("saturation = -5", "'saturation' must be at least 0"),
     ("[cosmics]\nenabled = 'yes'", "'cosmics.enabled' must be true or false"),
     ("[aliases]\ndark = ['zero']", "'aliases' gives 'zero' for both bias and dark"),
     ("night_offset_hours = ", "not valid TOML"),
