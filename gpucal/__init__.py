@@ -14,7 +14,8 @@ from .calibrate import (ccd_process, create_deviation, flat_correct, gain_correc
 from .combine import Combiner, combine
 from .cosmics import cosmicray_lacosmic, detect_cosmics
 from .device import GPUStatus, gpu_available, gpu_status, resolve_device
-from .errors import FrameError, GPUUnavailableError, MissingKeywordError
+from .errors import FrameError, GPUUnavailableError, MissingKeywordError, OutputBusyError
+from .execute import reduce
 from .flags import MaskFlag
 from .frame import Frame
 from .masks import combine_masks, hot_pixel_mask, read_mask, static_mask, write_mask
@@ -31,6 +32,7 @@ __all__ = [
     "GPUUnavailableError",
     "MaskFlag",
     "MissingKeywordError",
+    "OutputBusyError",
     "__version__",
     "available_backends",
     "ccd_process",
@@ -51,6 +53,7 @@ __all__ = [
     "make_master_flat",
     "parse_section",
     "read_mask",
+    "reduce",
     "resolve_device",
     "robust_stats",
     "sigma_clip",

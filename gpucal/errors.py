@@ -23,3 +23,7 @@ class MissingKeywordError(KeyError, ValueError):
 
     def __str__(self):  # KeyError would show the message in quotes
         return str(self.args[0]) if self.args else ""
+
+
+class OutputBusyError(RuntimeError):
+    """Another gpucal run is writing the output directory (it holds its lock file)."""

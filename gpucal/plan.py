@@ -464,7 +464,8 @@ class MaskTask:
 @dataclass(frozen=True)
 class ScienceTask:
     """Calibrate the raw frame ``path`` into ``output`` with ``bias``, ``dark``, ``flat``
-    (each a Choice or None) and the masks ``masks`` (outputs of MaskTasks).
+    (each a Choice or None) and the masks ``masks`` ((output, kind) of the MaskTasks of
+    the chosen dark and flat).
 
     ``flags``: IERR_BIAS/DARK/FLAT (0, 1, 2) and DELTA_MJD_BIAS/DARK/FLAT; ``frame_flags``:
     the RawFrame's flags; ``parameters``: {'cosmics': the configuration's table}.
@@ -652,7 +653,8 @@ def make_plan(frames, config=None, skipped=()):
         science.append(ScienceTask(
             f.path, f.night, f.signature, f.mjd, f.exptime, output, chosen["bias"],
             chosen["dark"], chosen["flat"],
-            tuple(mask_of[c.output] for c in (chosen["dark"], chosen["flat"]) if c), flags,
+            tuple((mask_of[c.output], step) for c, step in
+                  ((chosen["dark"], "hot_pixels"), (chosen["flat"], "ccdmask")) if c), flags,
             f.flags, {"cosmics": copy.deepcopy(config.cosmics)}))
     unclassified = tuple(f for f in frames if f.kind == "unknown" or "NO_DATE" in f.flags)
     return Plan(tuple(masters), tuple(masks), tuple(science), tuple(skipped), unclassified,

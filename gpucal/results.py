@@ -116,6 +116,14 @@ class Record:
         return tuple(json.dumps(getattr(self, name), sort_keys=True, default=_plain)
                      if name in _JSON else getattr(self, name) for name in FIELDS)
 
+    def work(self):
+        """What went into the product, as canonical JSON: its inputs and parameters.
+
+        Two records with equal ``work()`` describe the same computation (a re-run may
+        reuse the product).
+        """
+        return json.dumps([list(self.inputs), self.parameters], sort_keys=True, default=_plain)
+
     def get(self, key, default=None):
         """The value of ``key``: a column, else a key of stats, flags or signature.
 

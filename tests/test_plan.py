@@ -188,7 +188,7 @@ def test_raw_files_unchanged_and_plan_of_a_night(tmp_path):
     task = plan.science[0]
     assert (task.bias.output, task.dark.output, task.flat.output) == (bias.output, dark.output,
                                                                        flat.output)
-    assert not task.dark.scale and task.masks == tuple(m.output for m in plan.masks)
+    assert not task.dark.scale and task.masks == tuple((m.output, m.kind) for m in plan.masks)
     assert task.output == "2024-03-01/science/obj0.fits"
     assert task.flags == {"IERR_BIAS": 0, "DELTA_MJD_BIAS": pytest.approx(-2.9 / 24),
                           "IERR_DARK": 0, "DELTA_MJD_DARK": pytest.approx(-2.4 / 24),
@@ -244,8 +244,8 @@ def test_dark_prefers_equal_exposure_else_scaled():
     assert "_60s_" in s60.dark.output and not s60.dark.scale  # equal, though farther in time
     assert s60.dark.delta_mjd == pytest.approx(-0.5)
     assert "_60s_" in s45.dark.output and s45.dark.scale  # closest in time, scaled
-    assert s45.masks == (f"2024-03-01/masks/{os.path.basename(s45.dark.output)[:-5]}"
-                         "_hot_pixels.fits",)
+    assert s45.masks == ((f"2024-03-01/masks/{os.path.basename(s45.dark.output)[:-5]}"
+                          "_hot_pixels.fits", "hot_pixels"),)
 
 
 def test_fallback_ierr1_and_missing_ierr2():

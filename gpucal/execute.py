@@ -1,0 +1,313 @@
+"""Running a night's plan: the executor seam, the driver that records results, and reduce().
+
+:func:`execute` runs a :class:`~gpucal.plan.Plan` in waves — bias, dark and flat
+masters, then masks, then science frames — handing each wave's tasks to an
+executor, which calls :func:`gpucal.tasks.run_task` on them where it likes and
+gives back their records. Only the driver writes the results database, one
+transaction per product, after the product's file is complete. So a run killed
+at any point leaves finished products recorded, at most temporary files (swept
+by the next run) and nothing half-written under a product's name; the next run
+redoes exactly what is not finished.
+
+A product is reused, not redone, when its record says 'ok', its file still has
+the recorded checksum, its inputs and parameters are the task's, and every
+master or mask it was made from is still the one recorded (by checksum).
+"""
+
+import fcntl
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import Path
+
+from .device import resolve_device
+from .errors import OutputBusyError
+from .plan import CALIBRATIONS, InstrumentConfig, load_config, make_plan, scan
+from .progress import ProgressBar
+from .results import Record, ResultsDB
+from .tasks import dependencies, run_task, task_record
+
+__all__ = ["SerialExecutor", "Summary", "execute", "plan_reduction", "reduce"]
+
+LOCK_NAME = ".gpucal.lock"
+# The temporary names gpucal.io.write_fits gives files it is writing.
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
+
+
+class SerialExecutor:
+    """Runs tasks one after another in this process (the default executor).
+
+    An executor has a ``name`` and ``map(function, tasks)``, which yields
+    ``function(task)`` for every task, in any order. The functions are pure
+    (:func:`gpucal.tasks.run_task` with its arguments bound), so an executor may run
+    them in other processes or on other machines that see OUT_DIR.
+    """
+
+    name = "serial"
+
+    def map(self, function, tasks):
+        for task in tasks:
+            yield function(task)
+
+
+@dataclass
+class Summary:
+    """What a run did: counts, failures, time per stage (what ``gpucal reduce`` prints)."""
+
+    out_dir: Path
+    device: str
+    executor: str
+    frames: int = 0  # raw frames found by the scan
+    skipped: list = field(default_factory=list)  # Records of unusable raw files
+    made: Counter = field(default_factory=Counter)  # kind -> products made this run
+    reused: int = 0  # products already up to date
+    failed: list = field(default_factory=list)  # Records of products that failed
+    flagged: int = 0  # science frames made with a missing or fallback calibration
+    stage_seconds: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def products(self):
+        """Products made this run."""
+        return sum(self.made.values())
+
+    def text(self):
+        """The closing summary, as lines of text."""
+        made = ", ".join(f"{n} {kind}" for kind, n in sorted(self.made.items())) or "none"
+        stages = ", ".join(f"{k} {v:.1f} s" for k, v in self.stage_seconds.items())
+        lines = [f"{self.frames} raw frames, {len(self.skipped)} skipped; "
+                 f"products made: {made}; up to date already: {self.reused}",
+                 f"science frames flagged (missing or fallback calibration): {self.flagged}; "
+                 f"failed: {len(self.failed)}",
+                 f"time {self.seconds:.1f} s on the {self.device.upper()} "
+                 f"({self.executor} executor): {stages}",
+                 f"products in {self.out_dir}; table: gpucal list {self.out_dir}"]
+        lines += [f"  skipped {r.inputs[0]}: {r.reason}" for r in self.skipped]
+        lines += [f"  FAILED {r.path}: {r.reason}" for r in self.failed]
+        return lines
+
+
+class _Lock:
+    """An exclusive lock on OUT_DIR for the duration of a run (two runs would clash)."""
+
+    def __init__(self, out_dir):
+        self.path = Path(out_dir) / LOCK_NAME
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            raise OutputBusyError(f"another gpucal run is writing {self.path.parent} "
+                                  f"(it holds {self.path}); wait for it to finish") from None
+        return self
+
+    def __exit__(self, *exc):
+        self._file.close()
+
+
+def _sweep(out_dir):
+    """Remove the temporary files of a killed run (under the lock, none are in use)."""
+    for path in Path(out_dir).rglob(".*.tmp"):
+        if _TEMPORARY.match(path.name) and path.is_file():
+            path.unlink()
+
+
+def _unusable(plan):
+    """Records of the raw files the plan cannot use: unreadable, or of no known kind."""
+    reasons = [(s.path, s.reason) for s in plan.skipped]
+    reasons += [(f.path, f"IMAGETYP {f.imagetyp!r} is not one of the configured kinds")
+                for f in plan.unclassified if f.kind == "unknown"]
+    return [Record("raw" + Path(path).as_posix(), "raw", status="skipped", reason=reason,
+                   inputs=(path,)) for path, reason in sorted(reasons)]
+
+
+def _up_to_date(db, task):
+    rec = db.get(task.output)
+    if rec is None or rec.work() != task_record(task).work() or not db.done(task.output):
+        return False
+    used = {c["path"]: c.get("checksum") for c in rec.calibrations.values()}
+    if set(used) != dependencies(task):
+        return False  # made without a master or mask it should have had
+    current = (db.get(path) for path in used)
+    return all(c is not None and c.status == "ok" and c.checksum == used[c.path]
+               for c in current)
+
+
+def _with_checksums(db, rec):
+    """The record with the checksum of each master or mask it was made from."""
+    calibrations = {kind: dict(c, checksum=db.get(c["path"]).checksum)
+                    for kind, c in rec.calibrations.items()}
+    return replace(rec, calibrations=calibrations)
+
+
+def _run_wave(db, executor, function, tasks, force, summary, bar):
+    todo = [t for t in tasks if force or not _up_to_date(db, t)]
+    summary.reused += len(tasks) - len(todo)
+    for rec in executor.map(function, todo):
+        if rec.status == "ok":
+            rec = _with_checksums(db, rec)
+            summary.made[rec.kind] += 1
+            if rec.kind == "science" and any(rec.flags.get(f"IERR_{k.upper()}")
+                                             for k in CALIBRATIONS):
+                summary.flagged += 1
+        else:
+            summary.failed.append(rec)
+        db.record(rec)
+        if bar:
+            bar.step()
+
+
+def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=False):
+    """Run a plan: make its masters, masks and science frames in OUT_DIR and record them.
+
+    Parameters
+    ----------
+    plan : Plan
+        From :func:`gpucal.plan.make_plan`.
+    out_dir : str or path-like
+        Created if missing; holds the products and the results database
+        (``gpucal.sqlite``). One run at a time: a second one raises OutputBusyError.
+    executor : object with ``name`` and ``map(function, tasks)``, optional
+        Default :class:`SerialExecutor`.
+    device : {"auto", "cpu", "gpu"}, optional
+        Default ``GPUCAL_DEVICE``, else auto.
+    force : bool, default False
+        Redo every product, even those up to date.
+    progress : bool or file, default False
+        A progress bar per stage on standard error (True) or on the given stream.
+
+    Returns
+    -------
+    Summary
+
+    Raises
+    ------
+    OutputBusyError
+        If another run is writing `out_dir`.
+    """
+    device = resolve_device(device)
+    executor = executor or SerialExecutor()
+    out_dir = Path(out_dir)
+    summary = Summary(out_dir, device, executor.name)
+    started = time.monotonic()
+    function = partial(run_task, out_dir=out_dir, config=plan.config, device=device)
+    stages = [("masters", [[m for m in plan.masters if m.kind == kind] for kind in CALIBRATIONS]),
+              ("masks", [plan.masks]), ("science", [plan.science])]
+    with _Lock(out_dir), ResultsDB(out_dir) as db:
+        _sweep(out_dir)
+        for rec in _unusable(plan):
+            db.record(rec)
+            summary.skipped.append(rec)
+        for stage, waves in stages:
+            stage_started = time.monotonic()
+            bar = None
+            if progress and any(waves):
+                bar = ProgressBar(stage, stream=None if progress is True else progress)
+                bar.start(sum(map(len, waves)))
+            for tasks in waves:
+                _run_wave(db, executor, function, tasks, force, summary, bar)
+            if bar:
+                bar.step(0)
+                bar.finish()
+            summary.stage_seconds[stage] = time.monotonic() - stage_started
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def plan_reduction(raw_dir, out_dir=None, *, config=None, nights=None):
+    """Scan RAW_DIR and plan its reduction: :func:`gpucal.plan.scan` + ``make_plan``.
+
+    Parameters
+    ----------
+    raw_dir : str or path-like
+    out_dir : str or path-like, optional
+        Checked not to lie inside `raw_dir` (products would be scanned as raw frames).
+    config : InstrumentConfig, str or path-like, optional
+        A configuration, or a TOML file for :func:`gpucal.plan.load_config`.
+    nights : str, optional
+        fnmatch glob on night names.
+
+    Returns
+    -------
+    (Plan, int)
+        The plan and the number of raw frames found.
+    """
+    if not isinstance(config, InstrumentConfig):
+        config = load_config(config)
+    if out_dir is not None:
+        raw, out = Path(raw_dir).resolve(), Path(out_dir).resolve()
+        if out == raw or raw in out.parents:
+            raise ValueError(f"the output directory {out_dir} is inside the raw directory "
+                             f"{raw_dir}; its products would be read as raw frames")
+    frames, skipped = scan(raw_dir, nights=nights, config=config)
+    return make_plan(frames, config, skipped), len(frames)
+
+
+def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=False,
+           progress=False, executor=None):
+    """Reduce every night under RAW_DIR into OUT_DIR: masters, masks, calibrated science.
+
+    Scans the FITS headers (:func:`gpucal.plan.scan`), plans the reduction
+    (:func:`gpucal.plan.make_plan`) and runs it (:func:`execute`). Each
+    science frame is overscan-subtracted, trimmed, gain-corrected, bias-, dark-
+    and flat-corrected with the closest masters of its signature, masked
+    (hot pixels, bad pixels, saturation), cleaned of cosmic rays (L.A.Cosmic)
+    and written with MASK, UNCERT, the robust statistics, ``CALBIAS``...,
+    ``IERR_*``, ``DELTA_MJD_*`` and ``QCFLAGS`` in its header. The results
+    database ``OUT_DIR/gpucal.sqlite`` gets one row per product (``gpucal list``).
+
+    Parameters
+    ----------
+    raw_dir, out_dir : str or path-like
+    config : InstrumentConfig, str or path-like, optional
+        The instrument configuration or its TOML file; default
+        :func:`gpucal.plan.load_config()`.
+    device : {"auto", "cpu", "gpu"}, optional
+    nights : str, optional
+        fnmatch glob on night names, e.g. ``"2026-11-*"``.
+    force : bool, default False
+        Redo products that are up to date.
+    progress : bool or file, default False
+    executor : optional
+        See :func:`execute`.
+
+    Returns
+    -------
+    Summary
+        ``stage_seconds`` includes the scan.
+
+    Raises
+    ------
+    FileNotFoundError, NotADirectoryError, ValueError
+        A missing raw directory, one without FITS files, an OUT_DIR inside it, a bad
+        configuration.
+    OutputBusyError
+        Another run is writing OUT_DIR.
+
+    Examples
+    --------
+    >>> from gpucal import reduce
+    >>> from gpucal.simulate import simulate_night
+    >>> _ = simulate_night("night/raw", shape=(64, 64), overscan=8, n_bias=3, n_dark=2,
+    ...                    n_flat=3, n_science=1)
+    >>> summary = reduce("night/raw", "night/out", device="cpu")
+    >>> sorted(summary.made.items()), summary.failed
+    ([('bias', 1), ('ccdmask', 2), ('dark', 2), ('flat', 2), ('hot_pixels', 2), ('science', 2)], [])
+    >>> reduce("night/raw", "night/out", device="cpu").reused
+    11
+    """
+    started = time.monotonic()
+    plan, frames = plan_reduction(raw_dir, out_dir, config=config, nights=nights)
+    scanned = time.monotonic() - started
+    summary = execute(plan, out_dir, executor=executor, device=device, force=force,
+                      progress=progress)
+    summary.frames = frames
+    summary.stage_seconds = {"scan": scanned, **summary.stage_seconds}
+    summary.seconds += scanned
+    return summary
+

@@ -1,0 +1,266 @@
+"""The tasks of a night's reduction, each a pure function of (task, out_dir, config, device).
+
+:func:`run_task` makes the product of one :mod:`gpucal.plan` task — a master
+calibration, a mask or a calibrated science frame — writes it under OUT_DIR
+atomically and returns its :class:`~gpucal.results.Record`. It reads only the
+task's raw inputs and the masters the task names (products of earlier tasks in
+OUT_DIR), never writes the database and never raises for a bad input: a
+failure comes back as a record with status 'failed' and the reason. So any
+executor (serial, Dask) can run tasks where it likes and the driver alone
+records the results.
+
+Every raw frame is first overscan-subtracted (BIASSEC, median per row), trimmed
+(TRIMSEC) and gain-corrected to electrons (GAIN), where its header has those
+keywords (names from the instrument configuration). Pixels at or above the
+configuration's ``saturation`` in the raw frame are flagged SATURATED.
+"""
+
+import os
+from pathlib import Path
+
+from astropy import units as u
+from astropy.io import fits
+
+from .badpixels import ccdmask
+from .calibrate import ccd_process
+from .cosmics import cosmicray_lacosmic
+from .flags import MaskFlag
+from .frame import Frame
+from .masks import hot_pixel_mask, read_mask, write_mask
+from .masters import make_master_bias, make_master_dark, make_master_flat
+from .plan import CALIBRATIONS, MasterTask, MaskTask, ScienceTask, header_number
+from .results import Record, file_checksum
+from .robust import KEYS, add_robust_stats, robust_stats
+
+__all__ = ["dependencies", "run_task", "task_record"]
+
+_MASTER = {"bias": make_master_bias, "dark": make_master_dark, "flat": make_master_flat}
+_MASK = {"ccdmask": (MaskFlag.BAD_PIXEL, "bad pixels and columns of the master flat", "flat"),
+         "hot_pixels": (MaskFlag.HOT_PIXEL, "hot pixels of the master dark", "dark")}
+
+
+class _Raw:
+    """A raw frame read for calibration, with what its header says about the detector."""
+
+    def __init__(self, path, config, device):
+        self.frame = Frame.read(path, device=device)
+        header, keys = self.frame.header, config.keywords
+        self.gain = header_number([header], keys["gain"], minimum=1e-300)
+        self.readnoise = header_number([header], keys["readnoise"])
+        self.exptime = header_number([header], keys["exptime"])
+        self.sections = {step: header.get(keys[key]) for step, key in
+                         (("oscan", "biassec"), ("trim", "trimsec"))}
+        self.flags = {"NO_GAIN": self.gain is None, "NO_RDNOISE": self.readnoise is None}
+        self.saturated = 0
+        if config.saturation is not None:
+            hot = self.frame.data >= self.frame.dtype.type(config.saturation)
+            self.saturated = int(hot.sum())
+            if self.saturated:
+                self.frame.flag(hot, MaskFlag.SATURATED)
+
+    def calibrate(self, *, error=False, **calibrations):
+        """The frame overscan-subtracted, trimmed, gain-corrected, then `calibrations` applied."""
+        steps = {k: v for k, v in self.sections.items() if isinstance(v, str) and v.strip()}
+        if self.gain is not None:
+            steps["gain"] = self.gain * u.electron / u.adu
+        if error:
+            steps.update(error=True, readnoise=self.readnoise)  # electrons, as the data
+        out = ccd_process(self.frame, **steps, **calibrations)
+        if self.exptime is not None:  # under the name the masters read
+            out.header["EXPTIME"] = self.exptime
+        return out
+
+
+def _load(out_dir, choice, device):
+    """The master of a Choice, or None when the task chose none or it was not made."""
+    if choice is None:
+        return None
+    path = out_dir / choice.output
+    return Frame.read(path, device=device) if path.is_file() else None
+
+
+def _dark_terms(dark, choice, exptime, flags):
+    """ccd_process's dark arguments: scaled by exposure where the plan says so and it can be."""
+    if dark is None:
+        return {}
+    terms = {"dark_frame": dark}
+    if choice.scale:
+        dark_exposure = header_number([dark.header], ("EXPTIME",))
+        if exptime is None or not dark_exposure:
+            flags["DARK_UNSCALED"] = True  # the frame's or the dark's exposure is unknown
+        else:
+            terms.update(dark_scale=True, dark_exposure=dark_exposure, data_exposure=exptime)
+    return terms
+
+
+def _calibrations(task, out_dir, device, flags):
+    """{kind: master Frame or None} for a task's chosen calibrations; a chosen master that
+    is missing (its task failed) counts as none: IERR 2 and a <KIND>_MISSING flag."""
+    choices = task.calibrations if isinstance(task, MasterTask) else \
+        {kind: getattr(task, kind) for kind in CALIBRATIONS}
+    masters = {}
+    for kind, choice in choices.items():
+        masters[kind] = _load(out_dir, choice, device)
+        if choice is not None and masters[kind] is None:
+            flags[f"IERR_{kind.upper()}"] = 2
+            flags[f"{kind.upper()}_MISSING"] = True
+    return choices, masters
+
+
+def _calibration_record(choices, masters):
+    return {kind: {"path": c.output, "delta_mjd": c.delta_mjd, "ierr": c.ierr, "scale": c.scale}
+            for kind, c in choices.items() if c is not None and masters[kind] is not None}
+
+
+def _header_flags(header, flags, calibrations):
+    for kind, used in calibrations.items():
+        header[f"CAL{kind.upper()}"] = used["path"]  # master used (too long for a comment)
+    for key, value in flags.items():
+        if key.startswith(("IERR_", "DELTA_MJD_")) and value is not None:
+            header[f"HIERARCH {key}"] = value  # long names: HIERARCH, without a warning
+    notes = sorted(k for k, v in flags.items() if v is True)
+    if notes:
+        header["QCFLAGS"] = (",".join(notes), "gpucal quality flags")
+
+
+def _write(product, out_dir, output):
+    target = out_dir / output
+    target.parent.mkdir(parents=True, exist_ok=True)
+    product.write(target, overwrite=True)
+    return file_checksum(target)
+
+
+def _master(task, out_dir, config, device):
+    flags = dict(task.flags)
+    choices, masters = _calibrations(task, out_dir, device, flags)
+    frames, saturated = [], 0
+    for path in task.inputs:
+        raw = _Raw(path, config, device)
+        if raw.flags["NO_GAIN"]:
+            flags["NO_GAIN"] = True
+        saturated += raw.saturated
+        terms = {} if masters.get("bias") is None else {"master_bias": masters["bias"]}
+        if task.kind == "flat":
+            terms.update(_dark_terms(masters["dark"], choices["dark"], raw.exptime, flags))
+        frames.append(raw.calibrate(**terms))
+    master = _MASTER[task.kind](frames, **task.parameters)
+    calibrations = _calibration_record(choices, masters)
+    _header_flags(master.header, flags, calibrations)
+    stats = {k: master.header[k] for k in KEYS} | {"NSATURATED": saturated}
+    return master, calibrations, stats, flags
+
+
+def _mask(task, out_dir, config, device):
+    flag, what, _ = _MASK[task.kind]
+    master = Frame.read(out_dir / task.master, device=device)
+    mask = (ccdmask if task.kind == "ccdmask" else hot_pixel_mask)(master, **task.parameters)
+    return mask, flag, what, {"NMASKED": int(mask.sum()), "NPOINTS": int(mask.size)}
+
+
+def _science(task, out_dir, config, device):
+    flags = dict(task.flags, **{f: True for f in task.frame_flags})
+    choices, masters = _calibrations(task, out_dir, device, flags)
+    raw = _Raw(task.path, config, device)
+    flags.update((k, True) for k, v in raw.flags.items() if v)
+    terms = {"master_bias": masters["bias"], "master_flat": masters["flat"],
+             **_dark_terms(masters["dark"], choices["dark"], task.exptime, flags)}
+    frame = raw.calibrate(error=raw.readnoise is not None,
+                          **{k: v for k, v in terms.items() if v is not None})
+    masks = {}
+    for name, kind in task.masks:
+        path = out_dir / name
+        if not path.is_file():  # its task failed
+            flags["MASK_MISSING"] = True
+            continue
+        bits = frame.backend.asarray(read_mask(path))
+        if bits.shape != frame.shape:
+            raise ValueError(f"mask {name} is {bits.shape}, the calibrated frame {frame.shape}")
+        frame.mask = bits if frame.mask is None else frame.mask | bits
+        masks[kind] = {"path": name}
+    cosmics = dict(task.parameters["cosmics"])
+    ncosmic = None
+    if cosmics.pop("enabled", True):
+        if raw.readnoise is None:
+            flags["NO_COSMICS"] = True  # L.A.Cosmic needs the read noise
+        else:  # the data are in electrons already (in ADU with NO_GAIN): gain 1
+            frame = cosmicray_lacosmic(frame, gain=1.0, readnoise=raw.readnoise,
+                                       gain_apply=False, **cosmics)
+            ncosmic = int(((frame.mask & MaskFlag.COSMIC_RAY) != 0).sum())
+            frame.header["NCOSMIC"] = (ncosmic, "pixels flagged as cosmic rays")
+    stats = robust_stats(frame)
+    add_robust_stats(frame.header, stats)
+    calibrations = _calibration_record(choices, masters)
+    _header_flags(frame.header, flags, calibrations)
+    calibrations.update(masks)
+    stats.update(NSATURATED=raw.saturated, NCOSMIC=ncosmic,
+                 NMASKED=int((frame.mask != 0).sum()) if frame.mask is not None else 0)
+    return frame, calibrations, stats, flags
+
+
+def dependencies(task):
+    """The OUT_DIR paths of the products `task` reads: chosen masters, masks, a mask's master.
+
+    A product is up to date only while these are what it was made from (the record's
+    ``calibrations`` list them, each with the checksum the driver saw).
+    """
+    if isinstance(task, MaskTask):
+        return {task.master}
+    choices = task.calibrations.values() if isinstance(task, MasterTask) else \
+        (getattr(task, kind) for kind in CALIBRATIONS)
+    masks = (name for name, _ in task.masks) if isinstance(task, ScienceTask) else ()
+    return {c.output for c in choices if c is not None} | set(masks)
+
+
+def _parameters(task):
+    return {"combine": task.parameters} if isinstance(task, MasterTask) else task.parameters
+
+
+def task_record(task, **fields):
+    """The Record of `task` with `fields` (status, stats...) filled in."""
+    if isinstance(task, MaskTask):
+        base = dict(kind=task.kind, night=task.night, inputs=(task.master,))
+    else:
+        base = dict(kind="science" if isinstance(task, ScienceTask) else task.kind,
+                    night=task.night, signature=dict(task.signature), mjd=task.mjd,
+                    exptime=task.exptime,
+                    inputs=task.inputs if isinstance(task, MasterTask) else (task.path,))
+    return Record(task.output, parameters=_parameters(task), **base, **fields)
+
+
+def run_task(task, out_dir, config, device="cpu"):
+    """Make the product of one plan task under `out_dir`; its Record (status 'failed' with
+    the reason if it could not be made).
+
+    Parameters
+    ----------
+    task : MasterTask, MaskTask or ScienceTask
+    out_dir : str or path-like
+        Where products go (the task's ``output`` is relative to it) and masters are read.
+    config : InstrumentConfig
+        Header keywords (gain, read noise, sections, exposure) and the saturation level.
+    device : {"cpu", "gpu"}
+
+    Returns
+    -------
+    Record
+    """
+    out_dir = Path(out_dir)
+    try:
+        if isinstance(task, MaskTask):
+            mask, flag, what, stats = _mask(task, out_dir, config, device)
+            target = out_dir / task.output
+            target.parent.mkdir(parents=True, exist_ok=True)
+            header = fits.Header()
+            header["MASKTYPE"] = (task.kind, what)
+            header["MASTER"] = task.master  # the master the mask was made from
+            write_mask(target, mask, flag=flag, header=header, overwrite=True)
+            return task_record(task, stats=stats, checksum=file_checksum(target),
+                               calibrations={_MASK[task.kind][2]: {"path": task.master}})
+        make = _master if isinstance(task, MasterTask) else _science
+        product, calibrations, stats, flags = make(task, out_dir, config, device)
+        checksum = _write(product, out_dir, task.output)
+        return task_record(task, calibrations=calibrations, stats=stats, flags=flags,
+                           checksum=checksum)
+    except Exception as exc:  # a task never takes the night down: the reason is recorded
+        reason = f"{type(exc).__name__}: {exc}"
+        return task_record(task, status="failed", reason=reason.replace(os.linesep, " "))
