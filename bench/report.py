@@ -5,7 +5,8 @@
 Prints one markdown table per file: each benchmark group (one task on one data
 set) with every implementation's median time and its speed-up over the peer
 ("ccdproc" or "astroscrappy"; other configurations of the peer, such as
-"ccdproc-defaults", are compared in the notes), plus GPU kernel bandwidth.
+"ccdproc-defaults", are compared in the notes), plus GPU kernel bandwidth and,
+for whole nights, the time of each stage.
 """
 
 import json
@@ -16,6 +17,10 @@ PEERS = ("ccdproc", "astroscrappy")
 
 def _impl(bench):
     return bench.get("extra_info", {}).get("impl") or bench["name"]
+
+
+def _stages(seconds):
+    return ", ".join(f"{stage} {s:.1f} s" for stage, s in seconds.items())
 
 
 def table(path):
@@ -57,14 +62,23 @@ def table(path):
             if "identical_to_astroscrappy" in info:
                 notes.append("identical to astroscrappy" if info["identical_to_astroscrappy"]
                              else "differs from astroscrappy")
-            if "speedup_over_astroscrappy" in info:
-                notes.append(f"{info['speedup_over_astroscrappy']:.0f}× astroscrappy "
-                             f"({info['astroscrappy_s']:.1f} s on this host's CPUs)")
+            for name in PEERS:  # the peer timed in the same test
+                if f"speedup_over_{name}" in info:
+                    notes.append(f"{info[f'speedup_over_{name}']:.1f}× {name} "
+                                 f"({info[f'{name}_s']:.1f} s on this host's CPUs)")
             if "mask_diff_fraction" in info:
                 notes.append(f"{info['mask_diff_fraction']:.1e} of mask pixels differ from CPU")
             if "frames_per_s" in info:
                 notes.append(f"{info['frames_per_s']:.1f} frames/s"
                              + (" with upload and download" if info.get("upload") else ""))
+            if "stage_seconds" in info:
+                notes.append(f"{info['frames']} frames, {info['products']} products, "
+                             f"{info['failed']} failed; stages {_stages(info['stage_seconds'])}")
+            if "ccdproc_stage_seconds" in info:
+                notes.append(f"ccdproc stages {_stages(info['ccdproc_stage_seconds'])}")
+            if "median_rel_diff" in info:
+                notes.append(f"{info['compared']}: median |Δ| from ccdproc "
+                             f"{info['median_rel_diff']:.1e} of the sky")
             lines.append(f"| {group} | {_impl(bench)} | {median:.4f} | {speedup} | "
                          f"{'; '.join(notes)} |")
     return "\n".join(lines)

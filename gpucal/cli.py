@@ -7,10 +7,10 @@ import sys
 import time
 from importlib import metadata
 
-from . import cli_cosmics, cli_masks, cli_results
+from . import cli_cosmics, cli_masks, cli_reduce, cli_results
 from ._version import __version__
 from .device import ENV_VAR, gpu_status, resolve_device
-from .errors import FrameError, GPUUnavailableError
+from .errors import FrameError, GPUUnavailableError, OutputBusyError
 
 
 def _version_of(dist):
@@ -155,6 +155,7 @@ def build_parser():
     cli_masks.add_commands(sub, _DEVICE_HELP)
     cli_cosmics.add_command(sub, _DEVICE_HELP)
     cli_results.add_command(sub)
+    cli_reduce.add_commands(sub, _DEVICE_HELP)
     return parser
 
 
@@ -163,7 +164,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FrameError, GPUUnavailableError, FileNotFoundError, FileExistsError,
-            ValueError) as exc:
+    except (FrameError, GPUUnavailableError, OutputBusyError, FileNotFoundError,
+            FileExistsError, NotADirectoryError, ValueError) as exc:
         print(f"gpucal {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -44,23 +44,30 @@ def table(header, rows):
             .rstrip() for row in cells]
 
 
-def _cmd_list(args):
-    with ResultsDB(args.out_dir, create=False) as db:
-        records = db.query(args.kind, args.filter, night=args.night)
-    keys = args.keys or []
+def list_products(out_dir, kind=None, where=None, night=None, keys=(), sort=None):
+    """Lines of ``gpucal list``: the products of OUT_DIR's database as a table.
+
+    `keys` add columns (a key ``"all"`` lists the keys instead); `sort` orders by a key.
+    """
+    with ResultsDB(out_dir, create=False) as db:
+        records = db.query(kind, where, night=night)
     if "all" in keys:
-        print("columns:  ", " ".join(FIELDS))
+        lines = [f"{'columns:':<10} {' '.join(FIELDS)}"]
         for group in ("stats", "flags", "signature"):
             names = sorted({name for r in records for name in getattr(r, group)})
-            print(f"{group + ':':<10}", " ".join(names) or "-")
-        return 0
-    if args.sort:
-        records.sort(key=lambda r: _sort_key(r.get(args.sort)))
+            lines.append(f"{group + ':':<10} {' '.join(names) or '-'}")
+        return lines
+    if sort:
+        records.sort(key=lambda r: _sort_key(r.get(sort)))
     columns = list(_DEFAULT_COLUMNS) + [k for k in keys if k.lower() not in _DEFAULT_COLUMNS]
     if not records:
-        print("no products match")
-        return 0
-    print("\n".join(table(columns, [[r.get(k) for k in columns] for r in records])))
+        return ["no products match"]
+    return table(columns, [[r.get(k) for k in columns] for r in records])
+
+
+def _cmd_list(args):
+    print("\n".join(list_products(args.out_dir, args.kind, args.filter, args.night,
+                                  args.keys or (), args.sort)))
     return 0
 
 

@@ -148,6 +148,8 @@ def _with_checksums(db, rec):
 def _run_wave(db, executor, function, tasks, force, summary, bar):
     todo = [t for t in tasks if force or not _up_to_date(db, t)]
     summary.reused += len(tasks) - len(todo)
+    if bar:
+        bar.step(len(tasks) - len(todo))
     for rec in executor.map(function, todo):
         if rec.status == "ok":
             rec = _with_checksums(db, rec)
@@ -212,7 +214,6 @@ def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=
             for tasks in waves:
                 _run_wave(db, executor, function, tasks, force, summary, bar)
             if bar:
-                bar.step(0)
                 bar.finish()
             summary.stage_seconds[stage] = time.monotonic() - stage_started
     summary.seconds = time.monotonic() - started
