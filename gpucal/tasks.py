@@ -15,12 +15,14 @@ keywords (names from the instrument configuration). Pixels at or above the
 configuration's ``saturation`` in the raw frame are flagged SATURATED.
 """
 
+import functools
 import os
 from pathlib import Path
 
 from astropy import units as u
 from astropy.io import fits
 
+from .backend import to_device
 from .badpixels import ccdmask
 from .calibrate import ccd_process
 from .cosmics import cosmicray_lacosmic
@@ -71,12 +73,31 @@ class _Raw:
         return out
 
 
+@functools.lru_cache(maxsize=8)
+def _cached(path, stamp, device, what):
+    """A master Frame or mask bits, read once per process while the file is unchanged."""
+    if what == "mask":
+        return to_device(read_mask(path), device)
+    return Frame.read(path, device=device)
+
+
+def _product(path, device, what="frame"):
+    """A product of an earlier task (a master or a mask), from the per-process cache.
+
+    A night's science frames share a few masters: each process (the driver, or a Dask
+    worker) reads each master once, and on the GPU keeps it in device memory. Steps never
+    modify their inputs, so sharing the Frame is safe; a rewritten file has a new stamp.
+    """
+    st = os.stat(path)
+    return _cached(os.fspath(path), (st.st_mtime_ns, st.st_size, st.st_ino), device, what)
+
+
 def _load(out_dir, choice, device):
     """The master of a Choice, or None when the task chose none or it was not made."""
     if choice is None:
         return None
     path = out_dir / choice.output
-    return Frame.read(path, device=device) if path.is_file() else None
+    return _product(path, device) if path.is_file() else None
 
 
 def _dark_terms(dark, choice, exptime, flags):
@@ -174,10 +195,10 @@ def _science(task, out_dir, config, device):
         if not path.is_file():  # its task failed
             flags["MASK_MISSING"] = True
             continue
-        bits = frame.backend.asarray(read_mask(path))
+        bits = _product(path, device, "mask")
         if bits.shape != frame.shape:
             raise ValueError(f"mask {name} is {bits.shape}, the calibrated frame {frame.shape}")
-        frame.mask = bits if frame.mask is None else frame.mask | bits
+        frame.mask = bits.copy() if frame.mask is None else frame.mask | bits  # bits: shared
         masks[kind] = {"path": name}
     cosmics = dict(task.parameters["cosmics"])
     ncosmic = None
