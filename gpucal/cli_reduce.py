@@ -7,14 +7,22 @@ import time
 _SCIENCE_KEYS = ("FILTER", "QUANT500", "ROBUSTSTD", "NCOSMIC", "NMASKED", "IERR_FLAT")
 
 
-def _reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=False):
+def _reduce(raw_dir, out_dir, *, executor="serial", **options):
     """Run gpucal.reduce with progress bars; print the summary; the exit status."""
     from .execute import reduce
 
-    summary = reduce(raw_dir, out_dir, config=config, device=device, nights=nights,
-                     force=force, progress=True)
+    summary = reduce(raw_dir, out_dir, progress=True, executor=executor, **options)
     print("\n".join(summary.text()))
     return 1 if summary.failed else 0
+
+
+def _dask(args):
+    from .dask_executor import DaskExecutor
+
+    try:
+        return DaskExecutor(scheduler=args.scheduler, workers=args.workers, gpus=args.gpus)
+    except ImportError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _cmd_reduce(args):
@@ -25,8 +33,16 @@ def _cmd_reduce(args):
                                  nights=args.nights)
         print(plan.describe())
         return 0
-    return _reduce(args.raw_dir, args.output, config=args.config, device=args.device,
-                   nights=args.nights, force=args.force)
+    if args.executor == "serial" and (args.scheduler or args.workers or args.gpus):
+        raise ValueError("--scheduler, --workers and --gpus go with --executor dask")
+    if args.scheduler and (args.workers or args.gpus):
+        raise ValueError("--scheduler connects to a running cluster: --workers and --gpus "
+                         "start a local one")
+    options = dict(config=args.config, device=args.device, nights=args.nights, force=args.force)
+    if args.executor == "serial":
+        return _reduce(args.raw_dir, args.output, **options)
+    with _dask(args) as executor:
+        return _reduce(args.raw_dir, args.output, executor=executor, **options)
 
 
 def _cmd_demo(args):
@@ -67,6 +83,14 @@ def add_commands(sub, device_help):
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), help=device_help)
     p.add_argument("--nights", metavar="GLOB", help="only nights matching, e.g. '2026-11-*'")
     p.add_argument("--force", action="store_true", help="redo products that are up to date")
+    p.add_argument("--executor", choices=("serial", "dask"), default="serial",
+                   help="serial in this process (default), or on a Dask cluster")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with --executor dask: a running scheduler, e.g. tcp://host:8786")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="with --executor dask: a local cluster of N processes (default: CPUs)")
+    p.add_argument("--gpus", action="store_true",
+                   help="with --executor dask: one worker per GPU (dask-cuda)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan (groups, masters, calibrations chosen) and stop")
     p.set_defaults(func=_cmd_reduce)

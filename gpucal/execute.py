@@ -216,6 +216,7 @@ def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=
             if bar:
                 bar.finish()
             summary.stage_seconds[stage] = time.monotonic() - stage_started
+        _sweep(out_dir)  # what tasks lost with a worker left behind
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -249,8 +250,24 @@ def plan_reduction(raw_dir, out_dir=None, *, config=None, nights=None):
     return make_plan(frames, config, skipped), len(frames)
 
 
+def _executor(executor, client, workers):
+    """(executor object, whether reduce() must close it) for reduce's arguments."""
+    if executor in (None, "serial"):
+        if client is not None or workers is not None:
+            raise ValueError("client and workers are for executor='dask'")
+        return SerialExecutor(), False
+    if executor == "dask":
+        from .dask_executor import DaskExecutor
+
+        return DaskExecutor(client, workers=workers), True
+    if isinstance(executor, str):
+        raise ValueError(f"executor must be 'serial', 'dask' or an executor object; "
+                         f"got {executor!r}")
+    return executor, False
+
+
 def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=False,
-           progress=False, executor=None):
+           progress=False, executor="serial", client=None, workers=None):
     """Reduce every night under RAW_DIR into OUT_DIR: masters, masks, calibrated science.
 
     Scans the FITS headers (:func:`gpucal.plan.scan`), plans the reduction
@@ -274,8 +291,12 @@ def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=Fal
     force : bool, default False
         Redo products that are up to date.
     progress : bool or file, default False
-    executor : optional
-        See :func:`execute`.
+    executor : {"serial", "dask"} or executor object, default "serial"
+        "dask": a :class:`gpucal.dask_executor.DaskExecutor` on `client`, or on a new
+        LocalCluster of `workers` processes (closed at the end); an object: see
+        :func:`execute`.
+    client : distributed.Client, optional
+    workers : int, optional
 
     Returns
     -------
@@ -289,6 +310,8 @@ def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=Fal
         configuration.
     OutputBusyError
         Another run is writing OUT_DIR.
+    ImportError
+        ``executor="dask"`` without dask.distributed installed.
 
     Examples
     --------
@@ -305,8 +328,13 @@ def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=Fal
     started = time.monotonic()
     plan, frames = plan_reduction(raw_dir, out_dir, config=config, nights=nights)
     scanned = time.monotonic() - started
-    summary = execute(plan, out_dir, executor=executor, device=device, force=force,
-                      progress=progress)
+    executor, owned = _executor(executor, client, workers)
+    try:
+        summary = execute(plan, out_dir, executor=executor, device=device, force=force,
+                          progress=progress)
+    finally:
+        if owned:
+            executor.close()
     summary.frames = frames
     summary.stage_seconds = {"scan": scanned, **summary.stage_seconds}
     summary.seconds += scanned

@@ -1,0 +1,113 @@
+"""Running a night's plan on a Dask cluster (``dask.distributed``): ``--executor dask``.
+
+The driver (:func:`gpucal.execute.execute`) still plans, orders the waves and alone
+writes the results database; the cluster runs each wave's tasks. Tasks are pure
+functions of (task, OUT_DIR, configuration, device) that read raw frames and masters
+from the shared filesystem and write their product atomically, so a task that dies with
+its worker is simply run again elsewhere: its product is either complete under its
+name or absent. Every worker reads a master once and keeps it (on the GPU, in device
+memory) for the science frames it calibrates.
+
+Workers must see RAW_DIR and OUT_DIR under the same paths as the driver (one machine,
+or a shared filesystem).
+"""
+
+import os
+
+from .tasks import task_record
+
+__all__ = ["DaskExecutor"]
+
+_INSTALL = "pip install 'gpucal[dask]'"
+
+
+def _distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise ImportError(f"the Dask executor needs dask.distributed: {_INSTALL}") from None
+    return distributed
+
+
+class DaskExecutor:
+    """An executor that runs tasks on a ``dask.distributed`` cluster.
+
+    Parameters
+    ----------
+    client : distributed.Client, optional
+        An existing client; it is left open by :meth:`close`.
+    scheduler : str, optional
+        Address of a running scheduler (``tcp://host:8786``) to connect to.
+    workers : int, optional
+        Without `client` or `scheduler`: start a LocalCluster of this many worker
+        processes with one thread each (default: the CPU count).
+    gpus : bool, default False
+        Start a dask-cuda ``LocalCUDACluster`` instead: one worker per visible GPU.
+
+    Raises
+    ------
+    ImportError
+        Without dask.distributed (or dask-cuda for `gpus`): says what to install.
+
+    Examples
+    --------
+    >>> from gpucal.dask_executor import DaskExecutor
+    >>> with DaskExecutor(workers=2) as executor:          # doctest: +SKIP
+    ...     gpucal.reduce("raw", "out", executor=executor)
+    """
+
+    name = "dask"
+
+    def __init__(self, client=None, *, scheduler=None, workers=None, gpus=False):
+        distributed = _distributed()
+        self._owned = []  # what close() shuts down
+        if client is None:
+            if scheduler is not None:
+                client = distributed.Client(scheduler)
+            else:
+                if gpus:
+                    try:
+                        from dask_cuda import LocalCUDACluster
+                    except ImportError:
+                        raise ImportError("--gpus needs dask-cuda: pip install dask-cuda "
+                                          f"and {_INSTALL}") from None
+                    cluster = LocalCUDACluster()
+                else:
+                    cluster = distributed.LocalCluster(
+                        n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                        processes=True, dashboard_address=":0")
+                self._owned.append(cluster)
+                client = distributed.Client(cluster)
+            self._owned.insert(0, client)
+        self.client = client
+        self._as_completed = distributed.as_completed
+
+    def map(self, function, tasks):
+        """Yield ``function(task)`` for every task as the cluster finishes them.
+
+        A task whose workers keep dying (the scheduler gives up after its
+        ``allowed-failures``) comes back as a 'failed' record saying so.
+        """
+        tasks = list(tasks)
+        if not tasks:
+            return
+        futures = self.client.map(function, tasks, pure=False)
+        task_of = dict(zip((f.key for f in futures), tasks))
+        for future in self._as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as exc:  # KilledWorker, a lost scheduler...
+                yield task_record(task_of[future.key], status="failed",
+                                  reason=f"{type(exc).__name__} on the Dask cluster: {exc}")
+
+    def close(self):
+        """Close the client and the cluster this executor started."""
+        for thing in self._owned:
+            thing.close()
+        self._owned = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,106 @@
+"""The Dask executor: the same night on a 2-worker LocalCluster, and with a worker killed."""
+
+import os
+import signal
+import sys
+
+import pytest
+
+import gpucal
+from gpucal.cli import main
+from gpucal.execute import execute, plan_reduction
+from gpucal.results import ResultsDB
+from test_reduce import N_PRODUCTS, assert_same_products, products, simulate
+
+distributed = pytest.importorskip("distributed")
+from gpucal.dask_executor import DaskExecutor  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def serial_night(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dask")
+    simulate(root / "raw", seed=3)
+    summary = gpucal.reduce(root / "raw", root / "serial", device="cpu")
+    assert summary.failed == []
+    return root
+
+
+def _rows(out_dir):
+    """The database rows that do not depend on when or where they were made."""
+    with ResultsDB(out_dir, create=False) as db:
+        return {r.path: (r.kind, r.status, r.inputs, r.calibrations, r.parameters, r.stats,
+                         r.flags, r.checksum) for r in db.records()}
+
+
+def test_a_dask_cluster_gives_the_serial_products_and_rows(client, serial_night):
+    summary = gpucal.reduce(serial_night / "raw", serial_night / "dask", device="cpu",
+                            executor="dask", client=client)
+    assert summary.executor == "dask" and summary.failed == []
+    assert summary.products == N_PRODUCTS
+    assert_same_products(products(serial_night / "dask"), products(serial_night / "serial"))
+    assert _rows(serial_night / "dask") == _rows(serial_night / "serial")
+    assert client.status == "running"  # a client passed in is left open
+
+
+class _KillAWorker(DaskExecutor):
+    """Kills one worker process with SIGKILL right after the science tasks are submitted."""
+
+    def map(self, function, tasks):
+        results = super().map(function, tasks)
+        if tasks and type(tasks[0]).__name__ == "ScienceTask":
+            self.pids = self.client.run(os.getpid)
+            first = next(results)  # the other tasks are on the workers now
+            os.kill(min(self.pids.values()), signal.SIGKILL)
+            yield first
+        yield from results
+
+
+def test_a_killed_worker_loses_nothing(client, serial_night):
+    plan, _ = plan_reduction(serial_night / "raw", serial_night / "killed")
+    executor = _KillAWorker(client)
+    summary = execute(plan, serial_night / "killed", executor=executor, device="cpu")
+    assert summary.failed == [] and summary.products == N_PRODUCTS
+    assert_same_products(products(serial_night / "killed"), products(serial_night / "serial"))
+    assert _rows(serial_night / "killed") == _rows(serial_night / "serial")
+    leftovers = [p for p in (serial_night / "killed").rglob(".*") if p.name != ".gpucal.lock"]
+    assert leftovers == []
+    client.wait_for_workers(2, timeout=60)  # the nanny restarted it
+    assert min(executor.pids.values()) not in client.run(os.getpid).values()
+
+
+def test_cli_runs_on_a_local_cluster(serial_night, capsys):
+    assert main(["reduce", str(serial_night / "raw"), "-o", str(serial_night / "cli"),
+                 "--executor", "dask", "--workers", "2", "--device", "cpu"]) == 0
+    assert "(dask executor)" in capsys.readouterr().out
+    assert_same_products(products(serial_night / "cli"), products(serial_night / "serial"))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--workers", "2"], "go with --executor dask"),
+    (["--executor", "dask", "--scheduler", "tcp://x:1", "--workers", "2"],
+     "--scheduler connects to a running cluster"),
+])
+def test_cli_option_errors(tmp_path, capsys, argv, message):
+    simulate(tmp_path / "raw", n_science=1)
+    assert main(["reduce", str(tmp_path / "raw"), "-o", str(tmp_path / "out"), *argv]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_without_dask_the_error_says_what_to_install(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
+    simulate(tmp_path / "raw", n_science=1)
+    with pytest.raises(ImportError, match=r"pip install 'gpucal\[dask\]'"):
+        gpucal.reduce(tmp_path / "raw", tmp_path / "out", executor="dask")
+    assert main(["reduce", str(tmp_path / "raw"), "-o", str(tmp_path / "out2"),
+                 "--executor", "dask"]) == 1
+    assert "pip install 'gpucal[dask]'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="executor must be"):
+        gpucal.reduce(tmp_path / "raw", tmp_path / "out", executor="threads")
