@@ -62,7 +62,7 @@ def table(path):
             if "identical_to_astroscrappy" in info:
                 notes.append("identical to astroscrappy" if info["identical_to_astroscrappy"]
                              else "differs from astroscrappy")
-            for name in PEERS:  # the peer timed in the same test
+            for name in PEERS + ("serial",):  # the peer (or serial executor) in the same test
                 if f"speedup_over_{name}" in info:
                     notes.append(f"{info[f'speedup_over_{name}']:.1f}× {name} "
                                  f"({info[f'{name}_s']:.1f} s on this host's CPUs)")
@@ -74,8 +74,9 @@ def table(path):
             if "stage_seconds" in info:
                 notes.append(f"{info['frames']} frames, {info['products']} products, "
                              f"{info['failed']} failed; stages {_stages(info['stage_seconds'])}")
-            if "ccdproc_stage_seconds" in info:
-                notes.append(f"ccdproc stages {_stages(info['ccdproc_stage_seconds'])}")
+            for name in ("ccdproc", "serial"):
+                if f"{name}_stage_seconds" in info:
+                    notes.append(f"{name} stages {_stages(info[f'{name}_stage_seconds'])}")
             if "median_rel_diff" in info:
                 notes.append(f"{info['compared']}: median |Δ| from ccdproc "
                              f"{info['median_rel_diff']:.1e} of the sky")
