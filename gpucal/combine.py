@@ -74,6 +74,33 @@ class _ArraySource:
         pass
 
 
+class _DaskSource:
+    """A 3-D Dask array: bands stay lazy (workers compute them); frames are computed here."""
+
+    def __init__(self, array):
+        if array.ndim != 3:
+            raise FrameError(f"frames: a stack array must be 3-D (frames, y, x); got shape "
+                             f"{array.shape}")
+        if array.shape[0] == 0:
+            raise ValueError("combine: no frames to combine")
+        self.array, self.backend = array, backend_for_device("cpu")
+        self.n, self.shape = array.shape[0], tuple(array.shape[1:])
+        self.unit, self.header, self.has_mask = None, None, False
+
+    def band(self, start, stop, dtype):
+        return self.array[:, start:stop], None
+
+    def frame(self, i, dtype):
+        return np.asarray(self.array[i].compute(), dtype=dtype), None
+
+    def close(self):
+        pass
+
+
+def _is_dask_array(x):
+    return hasattr(x, "__dask_graph__") and hasattr(x, "chunks")
+
+
 class _MemorySource:
     """2-D arrays, Frames or CCDData: bands are lists of row views, one per frame.
 
@@ -190,6 +217,8 @@ def _open(frames, device, hdu=None, unit=None, progress=None):
     """The stack behind `frames`, whatever form they come in (see `combine`)."""
     if isinstance(frames, (str, os.PathLike)):
         frames = [f.strip() for f in str(frames).split(",")]  # ccdproc's comma-separated list
+    if _is_dask_array(frames):
+        return _DaskSource(frames)
     if hasattr(frames, "ndim"):  # one array: a stack
         return _ArraySource(frames)
     frames = list(frames)
@@ -347,7 +376,7 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
             sigma_clip=False, sigma_clip_low_thresh=3, sigma_clip_high_thresh=3,
             sigma_clip_func="mean", sigma_clip_dev_func="std", maxiters=1,
             dtype=None, output_file=None, overwrite_output=False, device=None,
-            hdu=None, unit=None, progress=None):
+            hdu=None, unit=None, progress=None, client=None):
     """Combine frames into one: median, average or sum, with ccdproc's rejections.
 
     The parameters, defaults and results are ccdproc.combine's (2.5.1), plus
@@ -358,7 +387,7 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
     Parameters
     ----------
     frames : 3-D array, sequence of 2-D arrays, Frames or CCDData, or of FITS paths
-        A NumPy or CuPy (frames, y, x) array; a list of frames; or file names
+        A NumPy, CuPy or Dask (frames, y, x) array; a list of frames; or file names
         (a list, or one comma-separated string). Masks of Frames, CCDData and
         FITS MASK extensions reject values; NaN and inf are always rejected.
     method : {"average", "median", "sum"}
@@ -407,6 +436,13 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
         Overrides the files' BUNIT.
     progress : ProgressBar, optional
         Told about each file band read (the CLI shows a bar).
+    client : distributed.Client, optional
+        Combine on a Dask cluster: each row band is one task holding the whole
+        stack for those rows (workers read their rows of FITS inputs themselves:
+        they must see the files). A 3-D Dask array is combined that way even
+        without a client, on Dask's default scheduler. Bands are at most
+        `mem_limit` (default 2 GB) and at least two per worker. The result is
+        identical to the in-memory one and comes back to this process's memory.
 
     Returns
     -------
@@ -457,19 +493,27 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
         factors = _scale_factors(scale, source, dtype)
         w = _weights(weights, source, backend)
         pixel_weights = w is not None and w.ndim > 1
-        rows = _band_rows(source, dtype, pixel_weights, backend, _budget(backend, mem_limit))
-        if progress is not None and isinstance(source, _FileSource):
-            progress.start(source.n * math.ceil(source.shape[0] / rows))
         xp = backend.xp  # the outputs are allocated once, in their final dtype
         value = xp.empty(source.shape, dtype)
         uncertainty = xp.empty(source.shape, dtype)
         nkept = xp.empty(source.shape, np.int32)
-        for start in range(0, source.shape[0], rows):
-            stop = min(start + rows, source.shape[0])
-            data, mask = source.band(start, stop, dtype)
-            v, u, n = backend.combine_stack(
-                data, mask, scale=factors, method=method,
-                weights=w[:, start:stop] if pixel_weights else w, **rejection)
+        work = dict(dtype=dtype, factors=factors, method=method, rejection=rejection)
+        if client is not None or isinstance(source, _DaskSource):
+            from .dask_combine import combine_bands
+
+            bands = combine_bands(source, client, w, pixel_weights, mem_limit, device=device,
+                                  hdu=hdu, unit=unit, **work)
+        else:
+            rows = _band_rows(source, dtype, pixel_weights, backend,
+                              _budget(backend, mem_limit))
+            if progress is not None and isinstance(source, _FileSource):
+                progress.start(source.n * math.ceil(source.shape[0] / rows))
+            bands = ((start, combine_band(source, start, min(start + rows, source.shape[0]),
+                                          w[:, start:start + rows] if pixel_weights else w,
+                                          **work))
+                     for start in range(0, source.shape[0], rows))
+        for start, (v, u, n) in bands:
+            stop = start + v.shape[0]
             value[start:stop], uncertainty[start:stop], nkept[start:stop] = v, u, n
     finally:
         source.close()
@@ -480,6 +524,16 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
     if output_file is not None:
         result.write(output_file, overwrite=overwrite_output)
     return result
+
+
+def combine_band(source, start, stop, weights, *, dtype, factors, method, rejection):
+    """(value, uncertainty, nkept) of rows start:stop of a stack source, on its backend.
+
+    `weights` are per frame (N,), or per pixel already cut to the band.
+    """
+    data, mask = source.band(start, stop, dtype)
+    return source.backend.combine_stack(data, mask, scale=factors, method=method,
+                                        weights=weights, **rejection)
 
 
 def _history_of(rejection):

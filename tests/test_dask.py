@@ -4,9 +4,11 @@ import os
 import signal
 import sys
 
+import numpy as np
 import pytest
 
 import gpucal
+from gpucal import Frame
 from gpucal.cli import main
 from gpucal.execute import execute, plan_reduction
 from gpucal.results import ResultsDB
@@ -104,3 +106,54 @@ def test_without_dask_the_error_says_what_to_install(tmp_path, monkeypatch, caps
     assert "pip install 'gpucal[dask]'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="executor must be"):
         gpucal.reduce(tmp_path / "raw", tmp_path / "out", executor="threads")
+
+
+@pytest.fixture(scope="module")
+def stack():
+    """9 frames with outliers, NaN and a masked file, float32."""
+    rng = np.random.default_rng(7)
+    data = rng.normal(1000, 20, (9, 120, 90)).astype(np.float32)
+    data[2, 5:9, 7] = 1e5
+    data[4, 0, 0] = np.nan
+    data *= np.linspace(0.9, 1.1, 9, dtype=np.float32)[:, None, None]  # flats at levels
+    return data
+
+
+OPTIONS = [dict(method="median"),
+           dict(sigma_clip=True, sigma_clip_func="median", sigma_clip_dev_func="mad_std",
+                scale="median"),
+           dict(clip_extrema=True, nlow=1, nhigh=2, weights=np.arange(1.0, 10.0)),
+           dict(method="sum", minmax_clip=True, minmax_clip_max=5e4)]
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+def test_combine_of_a_dask_array_equals_the_in_memory_result(stack, options):
+    dask_array = pytest.importorskip("dask.array")
+    expected = gpucal.combine(stack, **options)
+    got = gpucal.combine(dask_array.from_array(stack, chunks=(3, 50, 45)), **options,
+                         mem_limit="200kB")  # several bands
+    for name in ("data", "uncertainty", "mask"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
+    assert got.header["NCOMBINE"] == 9
+
+
+@pytest.mark.parametrize("options", OPTIONS[:2])
+def test_combine_of_files_across_a_cluster_equals_the_local_result(client, stack, tmp_path,
+                                                                     options):
+    paths = []
+    for i, frame in enumerate(stack):
+        mask = np.zeros(frame.shape, bool)
+        mask[10 * i:10 * i + 3, :5] = True  # MASK extensions reject values too
+        paths.append(tmp_path / f"f{i}.fits")
+        Frame(frame, mask=mask, unit="adu").write(paths[-1])
+    expected = gpucal.combine(paths, device="cpu", **options)
+    got = gpucal.combine(paths, device="cpu", client=client, mem_limit="300kB", **options)
+    for name in ("data", "uncertainty", "mask"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
+    assert got.unit == expected.unit and got.header["NCOMBINE"] == 9
+
+
+def test_combine_of_a_dask_array_checks_its_shape():
+    dask_array = pytest.importorskip("dask.array")
+    with pytest.raises(gpucal.FrameError, match="must be 3-D"):
+        gpucal.combine(dask_array.zeros((10, 10)))
