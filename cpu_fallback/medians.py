@@ -102,17 +102,18 @@ def network_median(xp, values):
 
 
 def _band_median(image, out, size, separable, r0, r1):
-    """Write the medians of output rows r0..r1 (all interior) of one 2-D frame into out."""
+    """Write the medians of output rows r0..r1 (all interior) of frames (..., ny, nx) into out."""
     h = size // 2
-    nx = image.shape[1]
+    nx = image.shape[-1]
     cols = nx - 2 * h
-    rows = image[r0 - h:r1 + h]
+    rows = image[..., r0 - h:r1 + h, :]
     if separable:
-        row_med = network_median(np, [rows[:, k:k + cols] for k in range(size)])
-        windows = [row_med[k:k + r1 - r0] for k in range(size)]
+        row_med = network_median(np, [rows[..., k:k + cols] for k in range(size)])
+        windows = [row_med[..., k:k + r1 - r0, :] for k in range(size)]
     else:
-        windows = [rows[dy:dy + r1 - r0, dx:dx + cols] for dy in range(size) for dx in range(size)]
-    out[r0:r1, h:nx - h] = network_median(np, windows)
+        windows = [rows[..., dy:dy + r1 - r0, dx:dx + cols]
+                   for dy in range(size) for dx in range(size)]
+    out[..., r0:r1, h:nx - h] = network_median(np, windows)
 
 
 def median_filter(images, size, separable=False, *, threads=1):
@@ -144,9 +145,11 @@ def median_filter(images, size, separable=False, *, threads=1):
         return out
     frames_in = images.reshape(-1, ny, nx)
     frames_out = out.reshape(-1, ny, nx)
-    step = max(1, BAND_VALUES // nx)
-    work = [(f, r0, min(r0 + step, ny - h))
-            for f in range(frames_in.shape[0]) for r0 in range(h, ny - h, step)]
-    run_all(lambda w: _band_median(frames_in[w[0]], frames_out[w[0]], size, separable,
-                                   w[1], w[2]), work, threads)
+    n = frames_in.shape[0]
+    group = max(1, BAND_VALUES // (ny * nx))  # small frames (windows) go several at a time
+    step = max(1, BAND_VALUES // (nx * group))
+    work = [(f, min(f + group, n), r0, min(r0 + step, ny - h))
+            for f in range(0, n, group) for r0 in range(h, ny - h, step)]
+    run_all(lambda w: _band_median(frames_in[w[0]:w[1]], frames_out[w[0]:w[1]], size,
+                                   separable, w[2], w[3]), work, threads)
     return out

@@ -269,33 +269,17 @@ def _lacosmic(backend, indat, inmask, inbkg, invar, *, sigclip, sigfrac, objlim,
     sigcliplow = float(f32(sigfrac) * f32(sigclip))
     if verbose:
         print(f"Starting {niter} L.A.Cosmic iterations")
+    reach = lacosmic.reach(sepmed, psfk)
+    windows = None  # the first iteration looks at whole frames
     for it in range(niter):
-        s = lacosmic.laplacian_plus(xp, clean)
-        m5 = median(clean_var, 5, 7)
-        if bkg is not None:
-            m5 += bkg
-        m5[m5 < 0.00001] = 0.00001
-        noise = xp.sqrt(m5)
-        del m5
-        s /= 2.0 * noise
-        sp = s - median(s, 5, 7)
-        del s
-        cosmics = (sp > sigclip) & good
-        if psfk is not None:
-            inv_var = 1.0 / noise / noise
-            f = lacosmic.convolve(xp, clean / noise / noise, psfk)
-            f = f / lacosmic.convolve(xp, inv_var, psfk)
-            del inv_var
-        else:
-            f = median(clean, 3, 5)
-        f = (f - median(f, 7, 9)) / noise
-        f[f < 0.01] = 0.01
-        del noise
-        cosmics &= (sp / f) > objlim
-        del f
-        cosmics = lacosmic.dilate3(cosmics) & good & (sp > sigclip)
-        cosmics = lacosmic.dilate3(cosmics) & good & (sp > sigcliplow)
-        del sp
+        if windows is None:
+            cosmics = _detect(backend, median, clean, clean_var, bkg, good, sigclip,
+                              sigcliplow, objlim, psfk)
+        else:  # only pixels near those cleaned can change; elsewhere nothing is found again
+            cosmics = windows.scatter(_detect(
+                backend, median, *(None if a is None else windows.gather(a)
+                                   for a in (clean, clean_var, bkg, good)),
+                sigclip, sigcliplow, objlim, psfk))
         found = backend.to_numpy(cosmics.sum(axis=(1, 2)))
         crmask |= cosmics
         if verbose:
@@ -307,6 +291,8 @@ def _lacosmic(backend, indat, inmask, inbkg, invar, *, sigclip, sigfrac, objlim,
         bad = crmask | mask
         lacosmic.clean_pixels(xp, clean, target, bad, level, cleantype)
         lacosmic.clean_pixels(xp, clean_var, target, bad, var_level, cleantype)
+        if it + 1 < niter:
+            windows = lacosmic.Windows.around(xp, target, reach)
 
     if bkg is not None:
         clean += bkg
@@ -314,6 +300,36 @@ def _lacosmic(backend, indat, inmask, inbkg, invar, *, sigclip, sigfrac, objlim,
     if has_nonfinite:
         clean = xp.where(nonfinite, indat.astype(f32), clean)
     return crmask, clean
+
+
+def _detect(backend, median, clean, clean_var, bkg, good, sigclip, sigcliplow, objlim, psfk):
+    """One iteration's cosmic-ray pixels in (M, h, w) images: whole frames or windows."""
+    xp = backend.xp
+    s = lacosmic.laplacian_plus(xp, clean)
+    m5 = median(clean_var, 5, 7)
+    if bkg is not None:
+        m5 += bkg
+    m5[m5 < 0.00001] = 0.00001
+    noise = xp.sqrt(m5)
+    del m5
+    s /= 2.0 * noise
+    sp = s - median(s, 5, 7)
+    del s
+    cosmics = (sp > sigclip) & good
+    if psfk is not None:
+        inv_var = 1.0 / noise / noise
+        f = lacosmic.convolve(xp, clean / noise / noise, psfk)
+        f = f / lacosmic.convolve(xp, inv_var, psfk)
+        del inv_var
+    else:
+        f = median(clean, 3, 5)
+    f = (f - median(f, 7, 9)) / noise
+    f[f < 0.01] = 0.01
+    del noise
+    cosmics &= (sp / f) > objlim
+    del f
+    cosmics = lacosmic.dilate3(cosmics) & good & (sp > sigclip)
+    return lacosmic.dilate3(cosmics) & good & (sp > sigcliplow)
 
 
 def _check_units(unit, gain, readnoise):

@@ -126,6 +126,86 @@ def convolve(xp, image, kernel):
     return total
 
 
+def reach(sepmed, psfk):
+    """How far (pixels) a change of the image reaches into an iteration's detection.
+
+    The Laplacian (1), the noise's median (radius r5), sp = s − median(s) (+ r5), the
+    fine structure (its median or PSF convolution, then median r7), and two 3×3 growths.
+    """
+    r5, r3, r7 = (3, 2, 4) if sepmed else (2, 1, 3)
+    r_f = max((r3 if psfk is None else max(psfk.shape) // 2) + r7, r5)
+    return max(max(1, r5) + r5, r_f) + 2
+
+
+def _grow(xp, mask, r):
+    """`mask` dilated by the (2r+1)² box (no special border), by doubling shifts per axis."""
+    for axis in (1, 2):
+        done, step = 0, 1
+        while done < r:
+            k = min(step, r - done)
+            grown = mask.copy()
+            lead = [slice(None)] * 3
+            lag = [slice(None)] * 3
+            lead[axis], lag[axis] = slice(k, None), slice(None, -k)
+            grown[tuple(lead)] |= mask[tuple(lag)]
+            grown[tuple(lag)] |= mask[tuple(lead)]
+            mask, done, step = grown, done + k, 2 * step
+    return mask
+
+
+class Windows:
+    """Square windows of (N, ny, nx) frames that cover every pixel within `reach` of `mask`.
+
+    The frames are cut into ``tile``-pixel square tiles; a tile within `reach` of a mask
+    pixel is taken with a margin of `reach` on each side (shifted inward at the frame's edges, so
+    that the frame's own borders stay borders). A computation of radius ≤ `reach` on
+    the windows is exact on their tiles (:meth:`scatter` keeps only those), so
+    L.A.Cosmic's later iterations, where only the cleaned pixels changed, look only
+    near them. :meth:`around` returns None where windows would not save work.
+    """
+
+    def __init__(self, xp, frames, tile_y, tile_x, tile, reach, shape):
+        ny, nx = shape[-2:]
+        self.xp, self.shape, self.tile, self.size = xp, shape, tile, tile + 2 * reach
+        self.f, self.ty, self.tx = frames, tile_y, tile_x  # frame and first pixel of a tile
+        self.y0 = xp.clip(tile_y - reach, 0, ny - self.size)  # first pixel of its window
+        self.x0 = xp.clip(tile_x - reach, 0, nx - self.size)
+
+    @classmethod
+    def around(cls, xp, mask, reach, tile=16, max_share=0.5):
+        n, ny, nx = mask.shape
+        t = tile
+        size = t + 2 * reach
+        if ny < size or nx < size:
+            return None
+        nby, nbx = -(-ny // t), -(-nx // t)
+        padded = xp.zeros((n, nby * t, nbx * t), bool)
+        padded[:, :ny, :nx] = _grow(xp, mask, reach)  # the pixels within reach of the mask
+        f, by, bx = xp.nonzero(padded.reshape(n, nby, t, nbx, t).any(axis=(2, 4)))
+        if f.size * size * size > max_share * mask.size:
+            return None
+        # The last tile of a row or column ends at the frame's edge (it may overlap the one
+        # before: both are exact there).
+        return cls(xp, f, xp.minimum(by * t, ny - t), xp.minimum(bx * t, nx - t), t, reach,
+                   mask.shape)
+
+    def gather(self, image):
+        """The windows of `image` (N, ny, nx) as an (M, size, size) stack."""
+        span = self.xp.arange(self.size)
+        return image[self.f[:, None, None], (self.y0[:, None] + span)[:, :, None],
+                     (self.x0[:, None] + span)[:, None, :]]
+
+    def scatter(self, values):
+        """A full-size array, zero outside the tiles, with the tiles of `values` (M, size, size)."""
+        xp, span = self.xp, self.xp.arange(self.tile)
+        out = xp.zeros(self.shape, values.dtype)
+        rows, cols = self.ty[:, None] + span, self.tx[:, None] + span
+        m = xp.arange(len(self.f))[:, None, None]
+        out[self.f[:, None, None], rows[:, :, None], cols[:, None, :]] = values[
+            m, (rows - self.y0[:, None])[:, :, None], (cols - self.x0[:, None])[:, None, :]]
+        return out
+
+
 def lower_median(xp, values):
     """Element ``(n - 1) // 2`` of the sorted values (astroscrappy's median); 0 when empty."""
     n = values.size

@@ -142,6 +142,73 @@ def test_synthetic_frames_match_astroscrappy_in_every_mode(backend, seed):
                        _run(backend, image, kwargs))
 
 
+@pytest.fixture
+def windows_used(monkeypatch):
+    """Counts the iterations that looked only at windows around the cleaned pixels."""
+    around, used = lacosmic.Windows.around.__func__, []
+
+    def spy(cls, *args, **kwargs):
+        windows = around(cls, *args, **kwargs)
+        used.append(windows is not None)
+        return windows
+
+    monkeypatch.setattr(lacosmic.Windows, "around", classmethod(spy))
+    return used
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_later_iterations_on_windows_match_astroscrappy(backend, seed, windows_used):
+    """Sparse cosmic rays on a larger frame: iterations after the first look only near the
+    cleaned pixels (lacosmic.Windows); the results stay bit-identical to astroscrappy's."""
+    shape, n_cosmics = ((300, 330), 4) if seed else ((320, 300), 5)
+    image, _ = cosmic_ray_frame(shape, seed=10, gain=1.7, readnoise=5.0, n_cosmics=n_cosmics,
+                                n_stars=3 + seed, satlevel=30000.0)
+    extras = _extras(image, seed)
+    modes = list(MODES.values()) + [
+        {"inbkg": extras["inbkg"]}, {"invar": extras["invar"], "inbkg": extras["inbkg"]},
+        {"inmask": extras["inmask"], "cleantype": "idw"},
+        {"satlevel": 34000.0, "sepmed": False, "cleantype": "medmask"}]
+    for mode in modes:
+        kwargs = dict(gain=1.7, readnoise=5.0, **mode)
+        windows_used.clear()
+        expected = astroscrappy.detect_cosmics(image, **kwargs)
+        assert_matches(backend, expected, _run(backend, image, kwargs))
+        if mode is MODES["low thresholds"]:  # ~300 pixels found: whole frames again
+            assert windows_used and not any(windows_used)
+        elif kwargs.get("niter", 4) > 1:
+            assert windows_used and all(windows_used), mode
+
+
+def test_a_batch_on_windows_equals_frame_by_frame(windows_used):
+    frames = np.stack([cosmic_ray_frame((160, 176), seed=s, readnoise=8.0, n_cosmics=5,
+                                        n_stars=6)[0] for s in range(3)])
+    frames[1] = np.float32(200.0)  # stops after one iteration
+    crmask, clean = detect_cosmics(frames, readnoise=8.0)
+    assert any(windows_used)
+    for i, frame in enumerate(frames):
+        single = detect_cosmics(frame, readnoise=8.0)
+        np.testing.assert_array_equal(crmask[i], single[0])
+        np.testing.assert_array_equal(clean[i], single[1])
+
+
+def test_windows_cover_every_pixel_within_reach():
+    rng = np.random.default_rng(3)
+    mask = np.zeros((2, 150, 170), bool)
+    mask[0, rng.integers(0, 150, 4), rng.integers(0, 170, 4)] = True
+    mask[1, 149, 0] = True  # a corner
+    windows = lacosmic.Windows.around(np, mask, 8)
+    covered = windows.scatter(np.ones((len(windows.f), windows.size, windows.size), bool))
+    from scipy.ndimage import binary_dilation
+    near = np.stack([binary_dilation(m, np.ones((17, 17), bool)) for m in mask])
+    assert not (near & ~covered).any()
+    assert covered.mean() < 0.5  # and the point: most of the frames are left out
+    image = rng.random(mask.shape).astype(np.float32)
+    np.testing.assert_array_equal(windows.scatter(windows.gather(image))[covered],
+                                  image[covered])
+    assert lacosmic.Windows.around(np, np.ones((1, 64, 64), bool), 8) is None  # no saving
+    assert lacosmic.Windows.around(np, mask[:, :20, :20], 8) is None  # frames too small
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.uint16, np.int32])
 def test_input_dtypes_match_astroscrappy(backend, gmos, dtype):
     image = np.clip(gmos, 0, None).astype(dtype)
