@@ -46,6 +46,15 @@ GPU_MEMORY_SHARE = 0.8  # of the device's free memory, at most
 # -- the stack's sources --------------------------------------------------------------------
 
 
+def _check_stack(array):
+    """A stack array must be (frames, y, x) with at least one frame."""
+    if array.ndim != 3:
+        raise FrameError(f"frames: a stack array must be 3-D (frames, y, x); got shape "
+                         f"{array.shape}")
+    if array.shape[0] == 0:
+        raise ValueError("combine: no frames to combine")
+
+
 class _ArraySource:
     """A 3-D NumPy (masked or not) or CuPy array: bands are views."""
 
@@ -53,11 +62,7 @@ class _ArraySource:
         self.mask = None
         if isinstance(array, np.ma.MaskedArray):
             array, self.mask = array.data, np.ma.getmaskarray(array)
-        if array.ndim != 3:
-            raise FrameError(f"frames: a stack array must be 3-D (frames, y, x); got shape "
-                             f"{array.shape}")
-        if array.shape[0] == 0:
-            raise ValueError("combine: no frames to combine")
+        _check_stack(array)
         self.array, self.backend = array, get_backend(array)
         self.n, self.shape = array.shape[0], tuple(array.shape[1:])
         self.unit, self.header, self.has_mask = None, None, self.mask is not None
@@ -78,11 +83,7 @@ class _DaskSource:
     """A 3-D Dask array: bands stay lazy (workers compute them); frames are computed here."""
 
     def __init__(self, array):
-        if array.ndim != 3:
-            raise FrameError(f"frames: a stack array must be 3-D (frames, y, x); got shape "
-                             f"{array.shape}")
-        if array.shape[0] == 0:
-            raise ValueError("combine: no frames to combine")
+        _check_stack(array)
         self.array, self.backend = array, backend_for_device("cpu")
         self.n, self.shape = array.shape[0], tuple(array.shape[1:])
         self.unit, self.header, self.has_mask = None, None, False

@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from .backend import backend_for_device, get_backend, move
+from .device import ENV_VAR
 from .combine import (_ArraySource, _band_rows, _FileSource, _NoProgress, combine_band,
                       parse_bytes)
 
@@ -66,7 +67,7 @@ def combine_bands(source, client, weights, pixel_weights, mem_limit, *, device, 
     rows = max(1, min(rows, math.ceil(source.shape[0] / (2 * _workers(client)))))
     if weights is not None:
         weights = get_backend(weights).to_numpy(weights)
-    worker_device = device if device is not None else os.environ.get("GPUCAL_DEVICE")
+    worker_device = device if device is not None else os.environ.get(ENV_VAR)  # the caller's
     tasks, starts = [], range(0, source.shape[0], rows)
     for start in starts:
         stop = min(start + rows, source.shape[0])

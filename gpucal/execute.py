@@ -15,7 +15,6 @@ master or mask it was made from is still the one recorded (by checksum).
 """
 
 import fcntl
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from .device import resolve_device
 from .errors import OutputBusyError
+from .io import TEMPORARY_NAME
 from .plan import CALIBRATIONS, InstrumentConfig, load_config, make_plan, scan
 from .progress import ProgressBar
 from .results import Record, ResultsDB
@@ -32,8 +32,6 @@ from .tasks import dependencies, run_task, task_record
 __all__ = ["SerialExecutor", "Summary", "execute", "plan_reduction", "reduce"]
 
 LOCK_NAME = ".gpucal.lock"
-# The temporary names gpucal.io.write_fits gives files it is writing.
-_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
 
 
 class SerialExecutor:
@@ -113,7 +111,7 @@ class _Lock:
 def _sweep(out_dir):
     """Remove the temporary files of a killed run (under the lock, none are in use)."""
     for path in Path(out_dir).rglob(".*.tmp"):
-        if _TEMPORARY.match(path.name) and path.is_file():
+        if TEMPORARY_NAME.match(path.name) and path.is_file():
             path.unlink()
 
 

@@ -14,6 +14,7 @@ or ``FileNotFoundError``/``FileExistsError``).
 
 import contextlib
 import os
+import re
 import uuid
 from typing import NamedTuple
 
@@ -28,6 +29,9 @@ from .errors import FrameError
 MASK_EXTNAME = "MASK"
 UNCERT_EXTNAME = "UNCERT"
 _UNCERT_KEY = "UTYPE"  # astropy's key for the uncertainty class name
+#: Names of files write_fits is writing (``.<name>.<12 hex digits>.tmp``, beside the
+#: target); what a killed writer leaves behind and ``gpucal reduce`` sweeps.
+TEMPORARY_NAME = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
 
 # Cards that describe the storage of one HDU, not the image: never carried over.
 _STORAGE_KEYS = {"SIMPLE", "XTENSION", "BITPIX", "NAXIS", "EXTEND", "PCOUNT", "GCOUNT",
@@ -327,7 +331,7 @@ def write_fits(path, data, header, *, mask=None, uncertainty=None, unit=None,
         hdus.append(fits.ImageHDU(uncertainty, uhdr, name=UNCERT_EXTNAME))
 
     directory, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
+    tmp = os.path.join(directory, f".{name}.{uuid.uuid4().hex[:12]}.tmp")  # TEMPORARY_NAME
     try:
         # O_EXCL: never write into someone else's file; astropy wants mode "wb".
         with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as f:

@@ -114,11 +114,17 @@ def _dark_terms(dark, choice, exptime, flags):
     return terms
 
 
+def _choices(task):
+    """{kind: Choice or None}: the masters a MasterTask or ScienceTask chose."""
+    if isinstance(task, MasterTask):
+        return task.calibrations
+    return {kind: getattr(task, kind) for kind in CALIBRATIONS}
+
+
 def _calibrations(task, out_dir, device, flags):
     """{kind: master Frame or None} for a task's chosen calibrations; a chosen master that
     is missing (its task failed) counts as none: IERR 2 and a <KIND>_MISSING flag."""
-    choices = task.calibrations if isinstance(task, MasterTask) else \
-        {kind: getattr(task, kind) for kind in CALIBRATIONS}
+    choices = _choices(task)
     masters = {}
     for kind, choice in choices.items():
         masters[kind] = _load(out_dir, choice, device)
@@ -144,10 +150,11 @@ def _header_flags(header, flags, calibrations):
         header["QCFLAGS"] = (",".join(notes), "gpucal quality flags")
 
 
-def _write(product, out_dir, output):
+def _write(out_dir, output, save):
+    """`save(path)` the product at OUT_DIR/output (its folders made); its checksum."""
     target = out_dir / output
     target.parent.mkdir(parents=True, exist_ok=True)
-    product.write(target, overwrite=True)
+    save(target)
     return file_checksum(target)
 
 
@@ -228,10 +235,8 @@ def dependencies(task):
     """
     if isinstance(task, MaskTask):
         return {task.master}
-    choices = task.calibrations.values() if isinstance(task, MasterTask) else \
-        (getattr(task, kind) for kind in CALIBRATIONS)
     masks = (name for name, _ in task.masks) if isinstance(task, ScienceTask) else ()
-    return {c.output for c in choices if c is not None} | set(masks)
+    return {c.output for c in _choices(task).values() if c is not None} | set(masks)
 
 
 def _parameters(task):
@@ -271,17 +276,17 @@ def run_task(task, out_dir, config, device="cpu"):
     try:
         if isinstance(task, MaskTask):
             mask, flag, what, stats = _mask(task, out_dir, config, device)
-            target = out_dir / task.output
-            target.parent.mkdir(parents=True, exist_ok=True)
             header = fits.Header()
             header["MASKTYPE"] = (task.kind, what)
             header["MASTER"] = task.master  # the master the mask was made from
-            write_mask(target, mask, flag=flag, header=header, overwrite=True)
-            return task_record(task, stats=stats, checksum=file_checksum(target),
+            checksum = _write(out_dir, task.output, lambda target: write_mask(
+                target, mask, flag=flag, header=header, overwrite=True))
+            return task_record(task, stats=stats, checksum=checksum,
                                calibrations={_MASK[task.kind][2]: {"path": task.master}})
         make = _master if isinstance(task, MasterTask) else _science
         product, calibrations, stats, flags = make(task, out_dir, config, device)
-        checksum = _write(product, out_dir, task.output)
+        checksum = _write(out_dir, task.output,
+                          lambda target: product.write(target, overwrite=True))
         return task_record(task, calibrations=calibrations, stats=stats, flags=flags,
                            checksum=checksum)
     except Exception as exc:  # a task never takes the night down: the reason is recorded
