@@ -8,7 +8,10 @@
 // one (its pointer found by binary search against the previous answer), and the
 // pointers walk the few steps to the new rank. Moving one row down updates every
 // strip by one removal and one insertion. Results are exact window elements, so
-// they equal scipy's wherever scipy is defined.
+// they equal scipy's wherever scipy is defined. The steps are data-dependent and
+// short, so they are written without data-dependent branches where that is cheap
+// (vector compares and selects, fixed-length binary searches): a mispredicted branch
+// costs more than the work.
 //
 // Semantics (what cpu_fallback.filters.rank_filter documents):
 //   * window rows i - h/2 ... i - h/2 + h - 1, columns likewise (scipy, origin 0);
@@ -52,14 +55,138 @@ inline bool same(T a, T b) {  // the same bits: equal, including the sign of zer
     return x == y;
 }
 
+// The number of values below x in a sorted run of n (x not NaN): a binary search whose
+// steps depend on n only, so the branch predictor never guesses a comparison.
+template <typename T>
+inline idx count_below(const T* s, idx n, T x) {
+    if (n == 0) return 0;
+    const T* base = s;
+    for (; n > 1; n -= n / 2) base = base[n / 2] < x ? base + n / 2 : base;
+    return (base - s) + (*base < x);
+}
+
+// Smallest / largest of n values, n a multiple of the vector width: the walks below
+// call these for every step, so they use GCC/Clang vector extensions where available.
+#if defined(__GNUC__) || defined(__clang__)
+template <bool lowest, typename T>
+inline T extreme(const T* v, idx n) {
+    typedef T V __attribute__((vector_size(16)));  // SSE2, the x86-64 baseline
+    constexpr idx L = sizeof(V) / sizeof(T);
+    V m, x;
+    std::memcpy(&m, v, sizeof(V));
+    for (idx k = L; k < n; k += L) {
+        std::memcpy(&x, v + k, sizeof(V));
+        m = lowest ? (x < m ? x : m) : (x > m ? x : m);
+    }
+    T e = m[0];
+    for (idx i = 1; i < L; ++i) e = lowest ? (m[i] < e ? m[i] : e) : (m[i] > e ? m[i] : e);
+    return e;
+}
+// The first index of the smallest / largest of n values, in one pass (n as above).
+template <bool lowest, typename T>
+inline idx arg_extreme(const T* v, idx n, T& e) {
+    typedef T V __attribute__((vector_size(16)));
+    typedef typename std::conditional<sizeof(T) == 4, int32_t, int64_t>::type I;
+    typedef I IV __attribute__((vector_size(16)));
+    constexpr idx L = sizeof(V) / sizeof(T);
+    V m, x;
+    IV at, best;
+    for (idx i = 0; i < L; ++i) at[i] = static_cast<I>(i);
+    std::memcpy(&m, v, sizeof(V));
+    best = at;
+    for (idx k = L; k < n; k += L) {
+        std::memcpy(&x, v + k, sizeof(V));
+        at += static_cast<I>(L);
+        auto better = lowest ? x < m : x > m;  // strict: each lane keeps its first index
+        m = better ? x : m;
+        best = better ? at : best;
+    }
+    e = m[0];
+    idx b = best[0];
+    for (idx i = 1; i < L; ++i) {  // no branches: the winning lane is unpredictable
+        bool better = (lowest ? m[i] < e : m[i] > e) | ((m[i] == e) & (best[i] < b));
+        e = better ? m[i] : e;
+        b = better ? static_cast<idx>(best[i]) : b;
+    }
+    return b;
+}
+constexpr idx lanes(idx bytes) { return 16 / bytes; }
+// How many of the first n values are below x (sorted or not); `nv` values, a multiple
+// of the vector width, are read.
+template <typename T>
+inline idx count_less(const T* v, idx n, idx nv, T x) {
+    typedef T V __attribute__((vector_size(16)));
+    typedef typename std::conditional<sizeof(T) == 4, int32_t, int64_t>::type I;
+    typedef I IV __attribute__((vector_size(16)));
+    constexpr idx L = sizeof(V) / sizeof(T);
+    V xv, a;
+    IV at, nn, count = {};
+    for (idx i = 0; i < L; ++i) xv[i] = x, at[i] = static_cast<I>(i), nn[i] = static_cast<I>(n);
+    for (idx k = 0; k < nv; k += L, at += static_cast<I>(L)) {
+        std::memcpy(&a, v + k, sizeof(V));
+        count -= (a < xv) & (at < nn);  // a true comparison is -1
+    }
+    idx total = 0;
+    for (idx i = 0; i < L; ++i) total += count[i];
+    return total;
+}
+
+// Strips up to this tall are updated with vectors (ccdmask's windows are 7 and 15).
+constexpr idx kMaxVectorStrip = 64;
+
+// s[k] leaves a sorted strip and x enters at position j (the count of the remaining
+// values below x), all lanes at once: lane i takes s[i], s[i + 1], s[i - 1] or x.
+// Reads s[-1] ... s[nv] (the strips are padded), writes s[0] ... s[nv - 1].
+template <typename T>
+inline void move_within(T* s, idx nv, idx k, idx j, T x) {
+    typedef T V __attribute__((vector_size(16)));
+    typedef typename std::conditional<sizeof(T) == 4, int32_t, int64_t>::type I;
+    typedef I IV __attribute__((vector_size(16)));
+    constexpr idx L = sizeof(V) / sizeof(T);
+    V xv, cur, up, down;
+    IV at, kk, jj;
+    for (idx i = 0; i < L; ++i)
+        xv[i] = x, at[i] = static_cast<I>(i), kk[i] = static_cast<I>(k), jj[i] = static_cast<I>(j);
+    alignas(16) T out[kMaxVectorStrip];
+    for (idx q = 0; q < nv; q += L, at += static_cast<I>(L)) {
+        std::memcpy(&cur, s + q, sizeof(V));
+        std::memcpy(&up, s + q + 1, sizeof(V));
+        std::memcpy(&down, s + q - 1, sizeof(V));
+        V before = at < kk ? cur : up;     // t[i]: the strip without s[k]
+        V after = at <= kk ? down : cur;   // t[i - 1]
+        V o = at < jj ? before : (at == jj ? xv : after);
+        std::memcpy(out + q, &o, sizeof(V));
+    }
+    std::memcpy(s, out, nv * sizeof(T));
+}
+#else
+template <bool lowest, typename T>
+inline T extreme(const T* v, idx n) {
+    T e = v[0];
+    for (idx k = 1; k < n; ++k) e = lowest ? (v[k] < e ? v[k] : e) : (v[k] > e ? v[k] : e);
+    return e;
+}
+template <bool lowest, typename T>
+inline idx arg_extreme(const T* v, idx n, T& e) {
+    idx b = 0;
+    for (idx k = 1; k < n; ++k)
+        if (lowest ? v[k] < v[b] : v[k] > v[b]) b = k;
+    e = v[b];
+    return b;
+}
+constexpr idx lanes(idx) { return 1; }
+#endif
+
 template <typename T>
 struct Strips {
-    idx cap;                 // strip capacity: window height
-    std::vector<T> v;        // W strips of `cap` values, each sorted ascending
+    idx cap;                 // strip capacity: window height, rounded up to whole vectors
+    std::vector<T> v;        // W strips of `cap` values (`len` of them sorted), padded
     std::vector<idx> len;    // non-NaN values held by each strip
 
-    Strips(idx ncols, idx h) : cap(h), v(ncols * h), len(ncols, 0) {}
-    T* at(idx c) { return v.data() + c * cap; }
+    Strips(idx ncols, idx h)
+        : cap((h + lanes(sizeof(T)) - 1) / lanes(sizeof(T)) * lanes(sizeof(T))),
+          v(ncols * cap + 2), len(ncols, 0) {}
+    T* at(idx c) { return v.data() + 1 + c * cap; }  // one value of padding on each side
 
     void insert(idx c, T x) {
         if (x != x) return;
@@ -84,7 +211,17 @@ struct Strips {
             return;
         }
         T* s = at(c);
-        idx n = len[c], k = find(s, n, gone);
+        idx n = len[c];
+#if defined(__GNUC__) || defined(__clang__)
+        if (cap <= kMaxVectorStrip) {  // no data-dependent branches: the common case
+            idx k = count_less(s, n, cap, gone);  // the first value equal to `gone`
+            if (k < n && same(s[k], gone)) {
+                move_within(s, cap, k, count_less(s, n, cap, come) - (gone < come), come);
+                return;
+            }
+        }
+#endif
+        idx k = find(s, n, gone);
         if (k == n) {  // not found (cannot happen for values read from the image)
             insert(c, come);
             return;
@@ -96,11 +233,10 @@ struct Strips {
 
 private:
     static idx find(const T* s, idx n, T x) {  // an element equal to x, same sign of zero first
-        for (idx k = 0; k < n; ++k)
+        idx first = count_below(s, n, x);
+        for (idx k = first; k < n && s[k] == x; ++k)
             if (same(s[k], x)) return k;
-        for (idx k = 0; k < n; ++k)
-            if (s[k] == x) return k;
-        return n;
+        return first < n && s[first] == x ? first : n;
     }
 };
 
@@ -110,33 +246,6 @@ inline idx target_rank(idx n, double pct) {
     return static_cast<idx>(static_cast<double>(n) * pct / 100.0);
 }
 
-// Smallest / largest of n values, n a multiple of the vector width: the walks below
-// call these for every step, so they use GCC/Clang vector extensions where available.
-#if defined(__GNUC__) || defined(__clang__)
-template <bool lowest, typename T>
-inline T extreme(const T* v, idx n) {
-    typedef T V __attribute__((vector_size(16)));  // SSE2, the x86-64 baseline
-    constexpr idx L = sizeof(V) / sizeof(T);
-    V m, x;
-    std::memcpy(&m, v, sizeof(V));
-    for (idx k = L; k < n; k += L) {
-        std::memcpy(&x, v + k, sizeof(V));
-        m = lowest ? (x < m ? x : m) : (x > m ? x : m);
-    }
-    T e = m[0];
-    for (idx i = 1; i < L; ++i) e = lowest ? (m[i] < e ? m[i] : e) : (m[i] > e ? m[i] : e);
-    return e;
-}
-constexpr idx lanes(idx bytes) { return 16 / bytes; }
-#else
-template <bool lowest, typename T>
-inline T extreme(const T* v, idx n) {
-    T e = v[0];
-    for (idx k = 1; k < n; ++k) e = lowest ? (v[k] < e ? v[k] : e) : (v[k] > e ? v[k] : e);
-    return e;
-}
-constexpr idx lanes(idx) { return 1; }
-#endif
 
 // Rank filter of rows [r0, r1) of a (H, W) image into out[(k, r - r0, c)].
 template <typename T>
@@ -171,15 +280,14 @@ void rank_rows(const T* src, T* out, idx H, idx W, idx h, idx w, idx r0, idx r1,
     auto pick = [&](idx r, auto up_tag) {
         constexpr bool up = decltype(up_tag)::value;
         const T* v = (up ? next.data() : prev.data()) + r * ws;
-        T e = extreme<up>(v, ws);
+        T e;
+        idx s = arg_extreme<up>(v, ws, e);
         if (e == (up ? inf : -inf)) {
-            for (idx s = 0; s < w; ++s) {
+            for (s = 0; s < w; ++s) {
                 idx k = p[r * w + s];
                 if (up ? k < strips.len[slot_col[s]] : k > 0) return s;
             }
         }
-        idx s = 0;
-        while (v[s] != e) ++s;
         return s;
     };
     auto walk = [&](idx r, idx want) {  // move rank r's pointers until `want` are taken
@@ -220,11 +328,7 @@ void rank_rows(const T* src, T* out, idx H, idx W, idx h, idx w, idx r0, idx r1,
                 for (idx r = 0; r < nr; ++r) {
                     // Take the new strip's elements below the last answer: the taken
                     // elements stay the smallest of the window.
-                    idx lo = 0, hi = answer[r] == answer[r] ? len : 0;
-                    while (lo < hi) {
-                        idx mid = (lo + hi) / 2;
-                        if (strip[mid] < answer[r]) lo = mid + 1; else hi = mid;
-                    }
+                    idx lo = answer[r] == answer[r] ? count_below(strip, len, answer[r]) : 0;
                     taken[r] += lo - p[r * w + head];
                     p[r * w + head] = lo;
                     cache(r, head);
