@@ -251,7 +251,11 @@ def _lacosmic(backend, indat, inmask, inbkg, invar, *, sigclip, sigfrac, objlim,
             bkg = xp.where(nonfinite, f32(0), bkg)
 
     # Saturated stars (astroscrappy's update_mask): in electrons, before the background goes.
-    saturated = (clean >= satlevel) & (median(clean, 5, 7) > satlevel / 10.0)
+    # The median is needed only at the pixels at the saturation level.
+    hot = clean >= satlevel
+    saturated = hot & lacosmic.where_needed(
+        xp, hot, lacosmic.radius(sepmed, 5, 7),
+        lambda image: median(image, 5, 7) > satlevel / 10.0, clean, grow=False)
     mask = lacosmic.dilate5(saturated, 2) | lacosmic.dilate3(mask)
     if bkg is not None:
         clean -= bkg
@@ -270,16 +274,15 @@ def _lacosmic(backend, indat, inmask, inbkg, invar, *, sigclip, sigfrac, objlim,
     if verbose:
         print(f"Starting {niter} L.A.Cosmic iterations")
     reach = lacosmic.reach(sepmed, psfk)
-    windows = None  # the first iteration looks at whole frames
+
+    def detect(*images):
+        return _detect(backend, median, *images, sigclip, sigcliplow, objlim, psfk,
+                       lacosmic.fine_reach(sepmed, psfk))
+
+    cleaned = None  # the first iteration looks at whole frames
     for it in range(niter):
-        if windows is None:
-            cosmics = _detect(backend, median, clean, clean_var, bkg, good, sigclip,
-                              sigcliplow, objlim, psfk)
-        else:  # only pixels near those cleaned can change; elsewhere nothing is found again
-            cosmics = windows.scatter(_detect(
-                backend, median, *(None if a is None else windows.gather(a)
-                                   for a in (clean, clean_var, bkg, good)),
-                sigclip, sigcliplow, objlim, psfk))
+        # Later ones only near the pixels cleaned: elsewhere nothing is found again.
+        cosmics = lacosmic.where_needed(xp, cleaned, reach, detect, clean, clean_var, bkg, good)
         found = backend.to_numpy(cosmics.sum(axis=(1, 2)))
         crmask |= cosmics
         if verbose:
@@ -291,8 +294,7 @@ def _lacosmic(backend, indat, inmask, inbkg, invar, *, sigclip, sigfrac, objlim,
         bad = crmask | mask
         lacosmic.clean_pixels(xp, clean, target, bad, level, cleantype)
         lacosmic.clean_pixels(xp, clean_var, target, bad, var_level, cleantype)
-        if it + 1 < niter:
-            windows = lacosmic.Windows.around(xp, target, reach)
+        cleaned = target
 
     if bkg is not None:
         clean += bkg
@@ -302,7 +304,8 @@ def _lacosmic(backend, indat, inmask, inbkg, invar, *, sigclip, sigfrac, objlim,
     return crmask, clean
 
 
-def _detect(backend, median, clean, clean_var, bkg, good, sigclip, sigcliplow, objlim, psfk):
+def _detect(backend, median, clean, clean_var, bkg, good, sigclip, sigcliplow, objlim, psfk,
+            fine_reach):
     """One iteration's cosmic-ray pixels in (M, h, w) images: whole frames or windows."""
     xp = backend.xp
     s = lacosmic.laplacian_plus(xp, clean)
@@ -316,6 +319,20 @@ def _detect(backend, median, clean, clean_var, bkg, good, sigclip, sigcliplow, o
     sp = s - median(s, 5, 7)
     del s
     cosmics = (sp > sigclip) & good
+    # The fine structure is needed only at these candidates.
+    f = lacosmic.where_needed(xp, cosmics, fine_reach,
+                              lambda c, n: _fine_structure(xp, median, c, n, psfk),
+                              clean, noise, grow=False)
+    f[f < 0.01] = 0.01
+    del noise
+    cosmics &= (sp / f) > objlim
+    del f
+    cosmics = lacosmic.dilate3(cosmics) & good & (sp > sigclip)
+    return lacosmic.dilate3(cosmics) & good & (sp > sigcliplow)
+
+
+def _fine_structure(xp, median, clean, noise, psfk):
+    """L.A.Cosmic's fine-structure image over the noise (before its floor of 0.01)."""
     if psfk is not None:
         inv_var = 1.0 / noise / noise
         f = lacosmic.convolve(xp, clean / noise / noise, psfk)
@@ -323,13 +340,7 @@ def _detect(backend, median, clean, clean_var, bkg, good, sigclip, sigcliplow, o
         del inv_var
     else:
         f = median(clean, 3, 5)
-    f = (f - median(f, 7, 9)) / noise
-    f[f < 0.01] = 0.01
-    del noise
-    cosmics &= (sp / f) > objlim
-    del f
-    cosmics = lacosmic.dilate3(cosmics) & good & (sp > sigclip)
-    return lacosmic.dilate3(cosmics) & good & (sp > sigcliplow)
+    return (f - median(f, 7, 9)) / noise
 
 
 def _check_units(unit, gain, readnoise):

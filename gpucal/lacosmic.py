@@ -126,15 +126,29 @@ def convolve(xp, image, kernel):
     return total
 
 
+def radius(sepmed, full, separable):
+    """The radius of L.A.Cosmic's median that is `full` × `full`, or `separable` with sepmed."""
+    return (separable if sepmed else full) // 2
+
+
+def fine_reach(sepmed, psfk):
+    """How far (pixels) the fine-structure image at a pixel looks into the image.
+
+    Its 3×3 median (or PSF convolution), then the 7×7 median of that; the noise it is
+    divided by comes computed.
+    """
+    r3 = radius(sepmed, 3, 5) if psfk is None else max(psfk.shape) // 2
+    return r3 + radius(sepmed, 7, 9)
+
+
 def reach(sepmed, psfk):
     """How far (pixels) a change of the image reaches into an iteration's detection.
 
     The Laplacian (1), the noise's median (radius r5), sp = s − median(s) (+ r5), the
-    fine structure (its median or PSF convolution, then median r7), and two 3×3 growths.
+    fine structure (:func:`fine_reach`, divided by the noise), and two 3×3 growths.
     """
-    r5, r3, r7 = (3, 2, 4) if sepmed else (2, 1, 3)
-    r_f = max((r3 if psfk is None else max(psfk.shape) // 2) + r7, r5)
-    return max(max(1, r5) + r5, r_f) + 2
+    r5 = radius(sepmed, 5, 7)
+    return max(max(1, r5) + r5, fine_reach(sepmed, psfk), r5) + 2
 
 
 def _grow(xp, mask, r):
@@ -172,7 +186,9 @@ class Windows:
         self.x0 = xp.clip(tile_x - reach, 0, nx - self.size)
 
     @classmethod
-    def around(cls, xp, mask, reach, tile=16, max_share=0.5):
+    def around(cls, xp, mask, reach, tile=16, max_share=0.5, grow=True):
+        """Windows whose tiles cover every pixel within `reach` of `mask` (without
+        `grow`: every pixel of `mask`); None where they would not save work."""
         n, ny, nx = mask.shape
         t = tile
         size = t + 2 * reach
@@ -180,7 +196,7 @@ class Windows:
             return None
         nby, nbx = -(-ny // t), -(-nx // t)
         padded = xp.zeros((n, nby * t, nbx * t), bool)
-        padded[:, :ny, :nx] = _grow(xp, mask, reach)  # the pixels within reach of the mask
+        padded[:, :ny, :nx] = _grow(xp, mask, reach) if grow else mask
         f, by, bx = xp.nonzero(padded.reshape(n, nby, t, nbx, t).any(axis=(2, 4)))
         if f.size * size * size > max_share * mask.size:
             return None
@@ -204,6 +220,20 @@ class Windows:
         out[self.f[:, None, None], rows[:, :, None], cols[:, None, :]] = values[
             m, (rows - self.y0[:, None])[:, :, None], (cols - self.x0[:, None])[:, None, :]]
         return out
+
+
+def where_needed(xp, mask, reach, compute, *images, grow=True):
+    """``compute(*images)``, exact where `mask` needs it: on windows when they save work.
+
+    `compute` maps (M, h, w) images (None passes through) to an (M, h, w) result that
+    looks at most `reach` pixels away. The result is exact on every pixel within `reach`
+    of `mask` (`grow`) or on `mask`'s pixels, and zero outside the windows' tiles. With
+    `mask` None, or windows that would not save work, it is computed on whole frames.
+    """
+    windows = None if mask is None else Windows.around(xp, mask, reach, grow=grow)
+    if windows is None:
+        return compute(*images)
+    return windows.scatter(compute(*(None if a is None else windows.gather(a) for a in images)))
 
 
 def lower_median(xp, values):

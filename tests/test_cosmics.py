@@ -142,24 +142,36 @@ def test_synthetic_frames_match_astroscrappy_in_every_mode(backend, seed):
                        _run(backend, image, kwargs))
 
 
+class _WindowsSpy:
+    """Whether each later iteration (`iterations`) and each fine-structure or saturation
+    median (`candidates`) was computed on windows rather than whole frames."""
+
+    def __init__(self):
+        self.iterations, self.candidates = [], []
+
+    def clear(self):
+        self.iterations.clear()
+        self.candidates.clear()
+
+
 @pytest.fixture
 def windows_used(monkeypatch):
-    """Counts the iterations that looked only at windows around the cleaned pixels."""
-    around, used = lacosmic.Windows.around.__func__, []
+    around, spy = lacosmic.Windows.around.__func__, _WindowsSpy()
 
-    def spy(cls, *args, **kwargs):
-        windows = around(cls, *args, **kwargs)
-        used.append(windows is not None)
+    def around_spy(cls, *args, grow=True, **kwargs):
+        windows = around(cls, *args, grow=grow, **kwargs)
+        (spy.iterations if grow else spy.candidates).append(windows is not None)
         return windows
 
-    monkeypatch.setattr(lacosmic.Windows, "around", classmethod(spy))
-    return used
+    monkeypatch.setattr(lacosmic.Windows, "around", classmethod(around_spy))
+    return spy
 
 
 @pytest.mark.parametrize("seed", range(2))
 def test_later_iterations_on_windows_match_astroscrappy(backend, seed, windows_used):
     """Sparse cosmic rays on a larger frame: iterations after the first look only near the
-    cleaned pixels (lacosmic.Windows); the results stay bit-identical to astroscrappy's."""
+    cleaned pixels, and the fine structure is computed only around the candidates
+    (lacosmic.Windows); the results stay bit-identical to astroscrappy's."""
     shape, n_cosmics = ((300, 330), 4) if seed else ((320, 300), 5)
     image, _ = cosmic_ray_frame(shape, seed=10, gain=1.7, readnoise=5.0, n_cosmics=n_cosmics,
                                 n_stars=3 + seed, satlevel=30000.0)
@@ -174,9 +186,11 @@ def test_later_iterations_on_windows_match_astroscrappy(backend, seed, windows_u
         expected = astroscrappy.detect_cosmics(image, **kwargs)
         assert_matches(backend, expected, _run(backend, image, kwargs))
         if mode is MODES["low thresholds"]:  # ~300 pixels found: whole frames again
-            assert windows_used and not any(windows_used)
+            assert windows_used.iterations and not any(windows_used.iterations)
         elif kwargs.get("niter", 4) > 1:
-            assert windows_used and all(windows_used), mode
+            assert windows_used.iterations and all(windows_used.iterations), mode
+        if mode is not MODES["low thresholds"]:
+            assert any(windows_used.candidates), mode
 
 
 def test_a_batch_on_windows_equals_frame_by_frame(windows_used):
@@ -184,7 +198,7 @@ def test_a_batch_on_windows_equals_frame_by_frame(windows_used):
                                         n_stars=6)[0] for s in range(3)])
     frames[1] = np.float32(200.0)  # stops after one iteration
     crmask, clean = detect_cosmics(frames, readnoise=8.0)
-    assert any(windows_used)
+    assert any(windows_used.iterations) and any(windows_used.candidates)
     for i, frame in enumerate(frames):
         single = detect_cosmics(frame, readnoise=8.0)
         np.testing.assert_array_equal(crmask[i], single[0])
@@ -205,6 +219,9 @@ def test_windows_cover_every_pixel_within_reach():
     image = rng.random(mask.shape).astype(np.float32)
     np.testing.assert_array_equal(windows.scatter(windows.gather(image))[covered],
                                   image[covered])
+    own = lacosmic.Windows.around(np, mask, 8, grow=False)  # the mask's own pixels only
+    covered_own = own.scatter(np.ones((len(own.f), own.size, own.size), bool))
+    assert not (mask & ~covered_own).any() and covered_own.sum() < covered.sum()
     assert lacosmic.Windows.around(np, np.ones((1, 64, 64), bool), 8) is None  # no saving
     assert lacosmic.Windows.around(np, mask[:, :20, :20], 8) is None  # frames too small
 
