@@ -276,8 +276,7 @@ def _lacosmic(backend, indat, inmask, inbkg, invar, *, sigclip, sigfrac, objlim,
     reach = lacosmic.reach(sepmed, psfk)
 
     def detect(*images):
-        return _detect(backend, median, *images, sigclip, sigcliplow, objlim, psfk,
-                       lacosmic.fine_reach(sepmed, psfk))
+        return _detect(backend, median, *images, sigclip, sigcliplow, objlim, psfk, sepmed)
 
     cleaned = None  # the first iteration looks at whole frames
     for it in range(niter):
@@ -305,7 +304,7 @@ def _lacosmic(backend, indat, inmask, inbkg, invar, *, sigclip, sigfrac, objlim,
 
 
 def _detect(backend, median, clean, clean_var, bkg, good, sigclip, sigcliplow, objlim, psfk,
-            fine_reach):
+            sepmed):
     """One iteration's cosmic-ray pixels in (M, h, w) images: whole frames or windows."""
     xp = backend.xp
     s = lacosmic.laplacian_plus(xp, clean)
@@ -316,11 +315,15 @@ def _detect(backend, median, clean, clean_var, bkg, good, sigclip, sigcliplow, o
     noise = xp.sqrt(m5)
     del m5
     s /= 2.0 * noise
-    sp = s - median(s, 5, 7)
+    # sp = s − median(s) is compared with sigclip at the candidates and with sigcliplow up
+    # to two growths (pixels) from them. s ≥ 0, so sp ≤ s: the candidates lie where
+    # s > sigclip, and the median is needed only within 2 pixels of those (0 elsewhere).
+    sp = s - lacosmic.where_needed(xp, s > sigclip, max(lacosmic.radius(sepmed, 5, 7), 2),
+                                   lambda image: median(image, 5, 7), s)
     del s
     cosmics = (sp > sigclip) & good
     # The fine structure is needed only at these candidates.
-    f = lacosmic.where_needed(xp, cosmics, fine_reach,
+    f = lacosmic.where_needed(xp, cosmics, lacosmic.fine_reach(sepmed, psfk),
                               lambda c, n: _fine_structure(xp, median, c, n, psfk),
                               clean, noise, grow=False)
     f[f < 0.01] = 0.01

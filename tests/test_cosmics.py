@@ -143,27 +143,39 @@ def test_synthetic_frames_match_astroscrappy_in_every_mode(backend, seed):
 
 
 class _WindowsSpy:
-    """Whether each later iteration (`iterations`) and each fine-structure or saturation
-    median (`candidates`) was computed on windows rather than whole frames."""
+    """Whether each iteration after the first (`iterations`) and each fine-structure or
+    saturation median (`candidates`) was computed on windows rather than whole frames."""
 
     def __init__(self):
-        self.iterations, self.candidates = [], []
+        self.shapes, self.candidates = [], []  # shapes: of the images each iteration saw
+
+    @property
+    def iterations(self):  # the first iteration sees whole frames; windows are smaller
+        return [shape != self.shapes[0] for shape in self.shapes[1:]]
 
     def clear(self):
-        self.iterations.clear()
+        self.shapes.clear()
         self.candidates.clear()
 
 
 @pytest.fixture
 def windows_used(monkeypatch):
-    around, spy = lacosmic.Windows.around.__func__, _WindowsSpy()
+    from gpucal import cosmics
+
+    around, detect, spy = lacosmic.Windows.around.__func__, cosmics._detect, _WindowsSpy()
 
     def around_spy(cls, *args, grow=True, **kwargs):
         windows = around(cls, *args, grow=grow, **kwargs)
-        (spy.iterations if grow else spy.candidates).append(windows is not None)
+        if not grow:
+            spy.candidates.append(windows is not None)
         return windows
 
+    def detect_spy(backend, median, clean, *args):
+        spy.shapes.append(clean.shape)
+        return detect(backend, median, clean, *args)
+
     monkeypatch.setattr(lacosmic.Windows, "around", classmethod(around_spy))
+    monkeypatch.setattr(cosmics, "_detect", detect_spy)
     return spy
 
 
