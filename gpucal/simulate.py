@@ -190,7 +190,8 @@ class SimulatedNight(NamedTuple):
 
 def simulate_night(directory, *, seed=0, night="2026-11-20", shape=(512, 512), overscan=32,
                    gain=1.5, readnoise=6.0, n_bias=7, dark_exposures=(60.0, 300.0), n_dark=3,
-                   filters=("V", "R"), n_flat=5, n_science=3, science_exposure=120.0):
+                   filters=("V", "R"), n_flat=5, n_science=3, science_exposure=120.0,
+                   cosmic_rate=300.0):
     """Write a small observing night of raw uint16 FITS frames, as a CCD camera would.
 
     One detector (bias level with column pattern, read noise, an overscan
@@ -217,6 +218,11 @@ def simulate_night(directory, *, seed=0, night="2026-11-20", shape=(512, 512), o
     dark_exposures : sequence of float
     filters : sequence of str
     science_exposure : float
+    cosmic_rate : float
+        Cosmic-ray events per megapixel per minute of exposure. The default,
+        300, is about 60 times what a ground-based CCD collects (some 2 per
+        cm² per minute, 4.5 per megapixel of 15 µm pixels), so that every
+        demo frame has rays to find; use about 5 for a realistic night.
 
     Returns
     -------
@@ -279,8 +285,9 @@ def simulate_night(directory, *, seed=0, night="2026-11-20", shape=(512, 512), o
         for i in range(n_science):
             sky = (1.0 + 0.6 * k) * science_exposure
             electrons = (sky + sky_field * science_exposure / 100.0) * response
-            electrons = rng.poisson(electrons) + dark_current * science_exposure
-            rays = _add_cosmic_rays(electrons, rng, int(ny * nx * science_exposure / 2e5))
+            electrons = electrons + dark_current * science_exposure  # expose() draws the noise
+            n_rays = int(ny * nx * science_exposure * cosmic_rate / 6e7)  # per Mpx per minute
+            rays = _add_cosmic_rays(electrons, rng, n_rays)
             path = expose(f"sci{filt}_{i + 1:03d}.fits", "LIGHT",
                           180 + 40 * (k * n_science + i), science_exposure, electrons, filt)
             cosmics[path] = rays

@@ -39,3 +39,27 @@ def test_simulated_truth_matches_the_frames(tmp_path):
     (path, rays), = sim.cosmics.items()
     science = fits.getdata(path).astype(float)[:, :128]
     assert rays.any() and np.median(science[rays]) > np.median(science) + 50
+
+
+def test_science_noise_is_what_the_headers_say(tmp_path):
+    """Shot noise of the sky plus read noise, drawn once (GAIN and RDNOISE from the header)."""
+    sim = simulate_night(tmp_path, seed=4, shape=(256, 256), overscan=8, n_bias=1, n_dark=1,
+                         n_flat=1, n_science=1, filters=("V",), cosmic_rate=0.0)
+    (path, rays), = sim.cosmics.items()
+    assert not rays.any()  # no rays asked for
+    header, data = fits.getheader(path), fits.getdata(path).astype(float)[:, :256]
+    sky_e = (np.median(data) - 1000) * header["GAIN"]
+    expected = np.sqrt(sky_e + header["RDNOISE"] ** 2) / header["GAIN"]  # ADU
+    step = np.diff(data, axis=1)  # neighbours: the response and stars barely change
+    measured = 1.4826 * np.median(np.abs(step - np.median(step))) / np.sqrt(2)
+    assert abs(measured / expected - 1) < 0.1
+
+
+def test_cosmic_rate_is_per_megapixel_and_minute(tmp_path):
+    sim = simulate_night(tmp_path, seed=5, shape=(500, 400), overscan=8, n_bias=1, n_dark=1,
+                         n_flat=1, n_science=1, filters=("V",), science_exposure=90.0,
+                         cosmic_rate=100.0)
+    (rays,) = sim.cosmics.values()
+    from scipy.ndimage import label
+    n_tracks = label(rays, np.ones((3, 3)))[1]  # 0.2 Mpx × 1.5 min × 100 = 30 rays
+    assert 25 <= n_tracks <= 30  # a few cross or touch
