@@ -245,16 +245,16 @@ def image_stats(image, mask=None, *, nclip=3, lsig=3.0, usig=3.0, binwidth=0.1):
     lower, upper = f32(x.min()), f32(x.max())
     clipmin, clipmax = lower, upper
     for iteration in range(nclip + 1):
-        inside = (x >= clipmin) & (x <= clipmax)
-        sel = x[inside]
+        # The first pass takes every value: [lower, upper] is their whole range.
+        sel = x if iteration == 0 else x[(x >= clipmin) & (x <= clipmax)]
         n = sel.size
-        low, high = float(sel.min()), float(sel.max())
         mean = f32(float(sel.sum(dtype=xp.float64)) / n)
         d = sel - mean
         std = f32(math.sqrt(float((d * d).sum(dtype=xp.float64)) / (n - 1))) if n > 1 else f32(0)
         if iteration < nclip:
             clipmin = f32(max(lower, float(mean) - lsig * float(std)))
             clipmax = f32(min(upper, float(mean) + usig * float(std)))
+    low, high = float(sel.min()), float(sel.max())  # of the last pass's values
     hwidth = binwidth * float(std)
     drange = high - low
     tiny = 10.0 * float(np.finfo(np.float32).eps)
