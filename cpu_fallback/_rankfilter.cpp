@@ -5,13 +5,12 @@
 // Here each output row keeps its window as w sorted column strips and, for every
 // requested rank, a pointer into each strip: the elements before the pointers are
 // the `rank` smallest of the window. Moving one pixel right drops a strip and adds
-// one (its pointer found by binary search against the previous answer), and the
+// one (its pointer: the count of its values below the previous answer), and the
 // pointers walk the few steps to the new rank. Moving one row down updates every
 // strip by one removal and one insertion. Results are exact window elements, so
 // they equal scipy's wherever scipy is defined. The steps are data-dependent and
 // short, so they are written without data-dependent branches where that is cheap
-// (vector compares and selects, fixed-length binary searches): a mispredicted branch
-// costs more than the work.
+// (vector compares, counts and selects): a mispredicted branch costs more than the work.
 //
 // Semantics (what cpu_fallback.filters.rank_filter documents):
 //   * window rows i - h/2 ... i - h/2 + h - 1, columns likewise (scipy, origin 0);
@@ -53,16 +52,6 @@ inline bool same(T a, T b) {  // the same bits: equal, including the sign of zer
     std::memcpy(&x, &a, sizeof(T));
     std::memcpy(&y, &b, sizeof(T));
     return x == y;
-}
-
-// The number of values below x in a sorted run of n (x not NaN): a binary search whose
-// steps depend on n only, so the branch predictor never guesses a comparison.
-template <typename T>
-inline idx count_below(const T* s, idx n, T x) {
-    if (n == 0) return 0;
-    const T* base = s;
-    for (; n > 1; n -= n / 2) base = base[n / 2] < x ? base + n / 2 : base;
-    return (base - s) + (*base < x);
 }
 
 // Smallest / largest of n values, n a multiple of the vector width: the walks below
@@ -174,6 +163,12 @@ inline idx arg_extreme(const T* v, idx n, T& e) {
     e = v[b];
     return b;
 }
+template <typename T>
+inline idx count_less(const T* v, idx n, idx, T x) {
+    idx total = 0;
+    for (idx k = 0; k < n; ++k) total += v[k] < x;
+    return total;
+}
 constexpr idx lanes(idx) { return 1; }
 #endif
 
@@ -232,8 +227,8 @@ struct Strips {
     }
 
 private:
-    static idx find(const T* s, idx n, T x) {  // an element equal to x, same sign of zero first
-        idx first = count_below(s, n, x);
+    idx find(const T* s, idx n, T x) const {  // an element equal to x, same sign of zero first
+        idx first = count_less(s, n, cap, x);
         for (idx k = first; k < n && s[k] == x; ++k)
             if (same(s[k], x)) return k;
         return first < n && s[first] == x ? first : n;
@@ -328,7 +323,7 @@ void rank_rows(const T* src, T* out, idx H, idx W, idx h, idx w, idx r0, idx r1,
                 for (idx r = 0; r < nr; ++r) {
                     // Take the new strip's elements below the last answer: the taken
                     // elements stay the smallest of the window.
-                    idx lo = answer[r] == answer[r] ? count_below(strip, len, answer[r]) : 0;
+                    idx lo = answer[r] == answer[r] ? count_less(strip, len, strips.cap, answer[r]) : 0;
                     taken[r] += lo - p[r * w + head];
                     p[r * w + head] = lo;
                     cache(r, head);
