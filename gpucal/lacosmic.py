@@ -144,11 +144,11 @@ def fine_reach(sepmed, psfk):
 def reach(sepmed, psfk):
     """How far (pixels) a change of the image reaches into an iteration's detection.
 
-    The Laplacian (1), the noise's median (radius r5), sp = s − median(s) (+ r5), the
-    fine structure (:func:`fine_reach`, divided by the noise), and two 3×3 growths.
+    The Laplacian (1) over the noise's median (radius r5), sp = s − median(s) (+ r5), the
+    fine structure (:func:`fine_reach`, over the same noise), and two 3×3 growths.
     """
     r5 = radius(sepmed, 5, 7)
-    return max(max(1, r5) + r5, fine_reach(sepmed, psfk), r5) + 2
+    return max(max(1, r5) + r5, fine_reach(sepmed, psfk)) + 2
 
 
 def _grow(xp, mask, r):
