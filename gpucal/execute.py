@@ -24,7 +24,8 @@ from pathlib import Path
 from .device import resolve_device
 from .errors import OutputBusyError
 from .io import TEMPORARY_NAME
-from .plan import CALIBRATIONS, InstrumentConfig, load_config, make_plan, scan
+from .plan import (CALIBRATIONS, InstrumentConfig, calibration_missing, load_config,
+                   make_plan, scan)
 from .progress import ProgressBar
 from .results import Record, ResultsDB
 from .tasks import dependencies, run_task, task_record
@@ -152,8 +153,7 @@ def _run_wave(db, executor, function, tasks, force, summary, bar):
         if rec.status == "ok":
             rec = _with_checksums(db, rec)
             summary.made[rec.kind] += 1
-            if rec.kind == "science" and any(rec.flags.get(f"IERR_{k.upper()}")
-                                             for k in CALIBRATIONS):
+            if rec.kind == "science" and calibration_missing(rec.flags):
                 summary.flagged += 1
         else:
             summary.failed.append(rec)

@@ -486,6 +486,11 @@ class ScienceTask:
     parameters: dict
 
 
+def calibration_missing(flags):
+    """Whether a task's IERR flags say a calibration was missing or of another signature."""
+    return any(flags.get(f"IERR_{kind.upper()}") for kind in CALIBRATIONS)
+
+
 def _slug(values):
     parts = (re.sub(r"[^A-Za-z0-9.+-]+", "-", str(v)).strip("-.") for v in values if v is not None)
     return "_".join(p for p in parts if p)[:80] or "nosig"
@@ -728,8 +733,7 @@ class Plan:
                          f"night {f.night}{', ' + ', '.join(f.flags) if f.flags else ''}")
         lines.extend(f"skipped {s.path}: {s.reason}" for s in self.skipped)
         kinds = Counter(m.kind for m in self.masters)
-        failing = sum(any(t.flags[f"IERR_{k.upper()}"] for k in CALIBRATIONS)
-                      for t in self.science)
+        failing = sum(calibration_missing(t.flags) for t in self.science)
         lines.append(f"masters: {len(self.masters)} ("
                      + ", ".join(f"{kinds[k]} {k}" for k in CALIBRATIONS)
                      + f"); masks: {len(self.masks)}")

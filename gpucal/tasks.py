@@ -182,7 +182,7 @@ def _mask(task, out_dir, config, device):
     flag, what, _ = _MASK[task.kind]
     if not (out_dir / task.master).is_file():
         raise FileNotFoundError(f"its master {task.master} was not made")
-    master = Frame.read(out_dir / task.master, device=device)
+    master = _product(out_dir / task.master, device)  # the science frames read it again
     mask = (ccdmask if task.kind == "ccdmask" else hot_pixel_mask)(master, **task.parameters)
     return mask, flag, what, {"NMASKED": int(mask.sum()), "NPOINTS": int(mask.size)}
 
