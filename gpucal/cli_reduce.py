@@ -7,11 +7,11 @@ import time
 _SCIENCE_KEYS = ("FILTER", "QUANT500", "ROBUSTSTD", "NCOSMIC", "NMASKED", "IERR_FLAT")
 
 
-def _reduce(raw_dir, out_dir, *, executor="serial", **options):
+def _reduce(raw_dir, out_dir, **options):
     """Run gpucal.reduce with progress bars; print the summary; the exit status."""
     from .execute import reduce
 
-    summary = reduce(raw_dir, out_dir, progress=True, executor=executor, **options)
+    summary = reduce(raw_dir, out_dir, progress=True, **options)
     print("\n".join(summary.text()))
     return 1 if summary.failed else 0
 
@@ -33,14 +33,17 @@ def _cmd_reduce(args):
                                  nights=args.nights)
         print(plan.describe())
         return 0
-    if args.executor == "serial" and (args.scheduler or args.workers or args.gpus):
-        raise ValueError("--scheduler, --workers and --gpus go with --executor dask")
+    if args.executor != "dask" and (args.scheduler or args.gpus):
+        raise ValueError("--scheduler and --gpus go with --executor dask")
+    if args.executor == "serial" and args.workers:
+        raise ValueError("--workers goes with --executor threads or dask")
     if args.scheduler and (args.workers or args.gpus):
         raise ValueError("--scheduler connects to a running cluster: --workers and --gpus "
                          "start a local one")
     options = dict(config=args.config, device=args.device, nights=args.nights, force=args.force)
-    if args.executor == "serial":
-        return _reduce(args.raw_dir, args.output, **options)
+    if args.executor != "dask":
+        return _reduce(args.raw_dir, args.output, executor=args.executor,
+                       workers=args.workers, **options)
     with _dask(args) as executor:
         return _reduce(args.raw_dir, args.output, executor=executor, **options)
 
@@ -83,12 +86,15 @@ def add_commands(sub, device_help):
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), help=device_help)
     p.add_argument("--nights", metavar="GLOB", help="only nights matching, e.g. '2026-11-*'")
     p.add_argument("--force", action="store_true", help="redo products that are up to date")
-    p.add_argument("--executor", choices=("serial", "dask"), default="serial",
-                   help="serial in this process (default), or on a Dask cluster")
+    p.add_argument("--executor", choices=("auto", "serial", "threads", "dask"), default="auto",
+                   help="threads: N tasks at once in this process; serial: one at a time; "
+                        "dask: on a Dask cluster; auto (default): threads on the CPU or "
+                        "with --workers, else serial")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="with --executor dask: a running scheduler, e.g. tcp://host:8786")
     p.add_argument("--workers", type=int, metavar="N",
-                   help="with --executor dask: a local cluster of N processes (default: CPUs)")
+                   help="with --executor threads: N tasks at once; with dask: a local "
+                        "cluster of N processes (default: the CPU count)")
     p.add_argument("--gpus", action="store_true",
                    help="with --executor dask: one worker per GPU (dask-cuda)")
     p.add_argument("--dry-run", action="store_true",

@@ -17,10 +17,12 @@ master or mask it was made from is still the one recorded (by checksum).
 import fcntl
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
+from .backend import load_backend
 from .device import resolve_device
 from .errors import OutputBusyError
 from .io import TEMPORARY_NAME
@@ -30,7 +32,8 @@ from .progress import ProgressBar
 from .results import Record, ResultsDB
 from .tasks import dependencies, run_task, task_record
 
-__all__ = ["SerialExecutor", "Summary", "execute", "plan_reduction", "reduce"]
+__all__ = ["SerialExecutor", "Summary", "ThreadExecutor", "execute", "plan_reduction",
+           "reduce"]
 
 LOCK_NAME = ".gpucal.lock"
 
@@ -49,6 +52,37 @@ class SerialExecutor:
     def map(self, function, tasks):
         for task in tasks:
             yield function(task)
+
+
+class ThreadExecutor:
+    """Runs up to `threads` tasks at once in this process's threads (the CPU default).
+
+    A science frame's steps are mostly one-threaded (L.A.Cosmic works window by
+    window), and NumPy, SciPy, the compiled filters and FITS I/O release the GIL,
+    so a 2-core machine calibrates two frames at once at about 1.6x the rate of
+    one. Results come back as tasks finish; the driver still records them alone.
+
+    Parameters
+    ----------
+    threads : int, optional
+        Tasks at once; default the CPUs this process may use. Each holds its
+        frames (a master task: its whole stack) in memory.
+    """
+
+    name = "threads"
+
+    def __init__(self, threads=None):
+        if threads is not None and int(threads) < 1:
+            raise ValueError(f"threads must be at least 1; got {threads}")
+        self.threads = int(threads) if threads else load_backend("numpy").threads
+
+    def map(self, function, tasks):
+        pool = ThreadPoolExecutor(self.threads)
+        try:
+            for future in as_completed([pool.submit(function, task) for task in tasks]):
+                yield future.result()
+        finally:  # if the driver stops early, start nothing more
+            pool.shutdown(cancel_futures=True)
 
 
 @dataclass
@@ -248,24 +282,30 @@ def plan_reduction(raw_dir, out_dir=None, *, config=None, nights=None):
     return make_plan(frames, config, skipped), len(frames)
 
 
-def _executor(executor, client, workers):
+def _executor(executor, client, workers, device):
     """(executor object, whether reduce() must close it) for reduce's arguments."""
-    if executor in (None, "serial"):
-        if client is not None or workers is not None:
-            raise ValueError("client and workers are for executor='dask'")
+    if executor == "auto":  # tasks sharing one GPU are unmeasured: serial there
+        executor = "threads" if device == "cpu" or workers is not None else "serial"
+    if executor in ("serial", "threads") and client is not None:
+        raise ValueError("client is for executor='dask'")
+    if executor == "serial":
+        if workers is not None:
+            raise ValueError("workers is for executor='threads' or 'dask'")
         return SerialExecutor(), False
+    if executor == "threads":
+        return ThreadExecutor(workers), False
     if executor == "dask":
         from .dask_executor import DaskExecutor
 
         return DaskExecutor(client, workers=workers), True
     if isinstance(executor, str):
-        raise ValueError(f"executor must be 'serial', 'dask' or an executor object; "
-                         f"got {executor!r}")
+        raise ValueError(f"executor must be 'auto', 'serial', 'threads', 'dask' or an "
+                         f"executor object; got {executor!r}")
     return executor, False
 
 
 def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=False,
-           progress=False, executor="serial", client=None, workers=None):
+           progress=False, executor="auto", client=None, workers=None):
     """Reduce every night under RAW_DIR into OUT_DIR: masters, masks, calibrated science.
 
     Scans the FITS headers (:func:`gpucal.plan.scan`), plans the reduction
@@ -289,10 +329,13 @@ def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=Fal
     force : bool, default False
         Redo products that are up to date.
     progress : bool or file, default False
-    executor : {"serial", "dask"} or executor object, default "serial"
-        "dask": a :class:`gpucal.dask_executor.DaskExecutor` on `client`, or on a new
+    executor : {"auto", "serial", "threads", "dask"} or executor object, default "auto"
+        "serial": one task at a time; "threads": `workers` tasks at a time in this
+        process (:class:`ThreadExecutor`, default one per CPU); "auto": "threads" on
+        the CPU or with `workers`, else "serial"; "dask": a
+        :class:`gpucal.dask_executor.DaskExecutor` on `client`, or on a new
         LocalCluster of `workers` processes (closed at the end); an object: see
-        :func:`execute`.
+        :func:`execute`. The products and records are the same with every executor.
     client : distributed.Client, optional
     workers : int, optional
 
@@ -326,7 +369,8 @@ def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=Fal
     started = time.monotonic()
     plan, frames = plan_reduction(raw_dir, out_dir, config=config, nights=nights)
     scanned = time.monotonic() - started
-    executor, owned = _executor(executor, client, workers)
+    device = resolve_device(device)
+    executor, owned = _executor(executor, client, workers, device)
     try:
         summary = execute(plan, out_dir, executor=executor, device=device, force=force,
                           progress=progress)

@@ -11,8 +11,7 @@ import gpucal
 from gpucal import Frame
 from gpucal.cli import main
 from gpucal.execute import execute, plan_reduction
-from gpucal.results import ResultsDB
-from test_reduce import N_PRODUCTS, assert_same_products, products, simulate
+from test_reduce import N_PRODUCTS, assert_same_products, products, rows, simulate
 
 distributed = pytest.importorskip("distributed")
 from gpucal.dask_executor import DaskExecutor  # noqa: E402
@@ -30,16 +29,9 @@ def client():
 def serial_night(tmp_path_factory):
     root = tmp_path_factory.mktemp("dask")
     simulate(root / "raw", seed=3)
-    summary = gpucal.reduce(root / "raw", root / "serial", device="cpu")
+    summary = gpucal.reduce(root / "raw", root / "serial", device="cpu", executor="serial")
     assert summary.failed == []
     return root
-
-
-def _rows(out_dir):
-    """The database rows that do not depend on when or where they were made."""
-    with ResultsDB(out_dir, create=False) as db:
-        return {r.path: (r.kind, r.status, r.inputs, r.calibrations, r.parameters, r.stats,
-                         r.flags, r.checksum) for r in db.records()}
 
 
 def test_a_dask_cluster_gives_the_serial_products_and_rows(client, serial_night):
@@ -48,7 +40,7 @@ def test_a_dask_cluster_gives_the_serial_products_and_rows(client, serial_night)
     assert summary.executor == "dask" and summary.failed == []
     assert summary.products == N_PRODUCTS
     assert_same_products(products(serial_night / "dask"), products(serial_night / "serial"))
-    assert _rows(serial_night / "dask") == _rows(serial_night / "serial")
+    assert rows(serial_night / "dask") == rows(serial_night / "serial")
     assert client.status == "running"  # a client passed in is left open
 
 
@@ -71,7 +63,7 @@ def test_a_killed_worker_loses_nothing(client, serial_night):
     summary = execute(plan, serial_night / "killed", executor=executor, device="cpu")
     assert summary.failed == [] and summary.products == N_PRODUCTS
     assert_same_products(products(serial_night / "killed"), products(serial_night / "serial"))
-    assert _rows(serial_night / "killed") == _rows(serial_night / "serial")
+    assert rows(serial_night / "killed") == rows(serial_night / "serial")
     leftovers = [p for p in (serial_night / "killed").rglob(".*") if p.name != ".gpucal.lock"]
     assert leftovers == []
     client.wait_for_workers(2, timeout=60)  # the nanny restarted it
@@ -86,7 +78,8 @@ def test_cli_runs_on_a_local_cluster(serial_night, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--workers", "2"], "go with --executor dask"),
+    (["--gpus"], "go with --executor dask"),
+    (["--executor", "serial", "--workers", "2"], "goes with --executor threads or dask"),
     (["--executor", "dask", "--scheduler", "tcp://x:1", "--workers", "2"],
      "--scheduler connects to a running cluster"),
 ])
@@ -105,7 +98,7 @@ def test_without_dask_the_error_says_what_to_install(tmp_path, monkeypatch, caps
                  "--executor", "dask"]) == 1
     assert "pip install 'gpucal[dask]'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="executor must be"):
-        gpucal.reduce(tmp_path / "raw", tmp_path / "out", executor="threads")
+        gpucal.reduce(tmp_path / "raw", tmp_path / "out", executor="processes")
 
 
 @pytest.fixture(scope="module")

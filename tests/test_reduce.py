@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -27,7 +28,7 @@ import gpucal
 from _helpers import sha256
 from gpucal import Frame, MaskFlag, OutputBusyError
 from gpucal.cli import main
-from gpucal.execute import execute, plan_reduction
+from gpucal.execute import ThreadExecutor, execute, plan_reduction
 from gpucal.results import ResultsDB
 from gpucal.simulate import simulate_night
 
@@ -63,6 +64,13 @@ def assert_same_products(a, b):
             assert (x is None) == (y is None), path
             if x is not None:
                 np.testing.assert_array_equal(x, y, err_msg=path)
+
+
+def rows(out_dir):
+    """The database rows that do not depend on when or where they were made."""
+    with ResultsDB(out_dir, create=False) as db:
+        return {r.path: (r.kind, r.status, r.inputs, r.calibrations, r.parameters, r.stats,
+                         r.flags, r.checksum) for r in db.records()}
 
 
 @pytest.fixture(scope="module")
@@ -273,6 +281,49 @@ def test_tasks_are_pure_so_any_executor_gives_the_same_night(night, tmp_path):
     summary = execute(plan, tmp_path / "out", executor=_ProcessExecutor(), device="cpu")
     assert summary.executor == "processes" and summary.products == N_PRODUCTS
     assert_same_products(products(tmp_path / "out"), products(out))
+
+
+def test_threads_give_the_serial_products_and_rows(night, tmp_path):
+    _, raw, out, summary, _ = night
+    assert summary.executor == "threads"  # the CPU's default
+    serial = gpucal.reduce(raw, tmp_path / "serial", device="cpu", executor="serial")
+    assert serial.executor == "serial" and serial.products == N_PRODUCTS
+    assert_same_products(products(tmp_path / "serial"), products(out))
+    assert rows(tmp_path / "serial") == rows(out)
+
+
+def test_cli_chooses_the_executor(night, tmp_path, capsys):
+    _, raw, out, _, _ = night
+    assert main(["reduce", str(raw), "-o", str(tmp_path / "out"), "--device", "cpu",
+                 "--executor", "serial"]) == 0
+    assert "(serial executor)" in capsys.readouterr().out
+    assert main(["reduce", str(raw), "-o", str(tmp_path / "out"), "--device", "cpu",
+                 "--workers", "3", "--force"]) == 0
+    assert "(threads executor)" in capsys.readouterr().out
+    assert_same_products(products(tmp_path / "out"), products(out))
+
+
+def test_the_thread_executor_runs_tasks_at_once_and_stops_when_the_driver_does():
+    started, release = [], threading.Event()
+
+    def task(n):
+        started.append(n)
+        if n:
+            release.wait(10)
+        return n
+
+    results = ThreadExecutor(2).map(task, range(6))
+    assert next(results) == 0
+    deadline = time.monotonic() + 10
+    while len(started) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    assert sorted(started) == [0, 1, 2]  # two at a time: 1 and 2 hold both threads
+    threading.Timer(0.2, release.set).start()
+    results.close()  # the driver stops: the tasks not started are cancelled, 1 and 2 finish
+    assert sorted(started) == [0, 1, 2]
+    with pytest.raises(ValueError, match="at least 1"):
+        ThreadExecutor(0)
 
 
 def test_bad_files_are_skipped_and_recorded(tmp_path):
