@@ -30,31 +30,44 @@ def laplacian_plus(xp, clean):
     operation order (and, on the top row, the double precision) of
     astroscrappy's edge loops.
     """
+    f32 = np.float32
     pad = xp.pad(clean, ((0, 0), (1, 1), (1, 1)))
     left, right = pad[:, 1:-1, :-2], pad[:, 1:-1, 2:]
     up, down = pad[:, :-2, 1:-1], pad[:, 2:, 1:-1]
-    v4 = clean * 4  # exact
-    v3 = v4 - clean
-    a = v3 - left  # shared by TL and BL
-    b = (v4 - right) - clean  # shared by TR and BR
+    # The edge quadrants first: the buffers below are reused in place (a third faster on
+    # 2048², the same values).
+    v = clean[:, :-1, -1]  # right column, all but the last row
+    br_right = (v * f32(4) - down[:, :-1, -1]) - (v + v)
+    v = clean[:, -1]  # bottom row
+    v3 = v * f32(4) - v
+    bl_bottom, br_bottom = v3 - (v + left[:, -1]), v3 - (right[:, -1] + v)
+    corner = v[:, 0] + v[:, 0]  # bottom-left: 4v − (v + v)
+    v, lt, rt = (x[:, 0].astype(np.float64) for x in (clean, left, right))
+    tl_top = (((v * 4 - v) - lt) - v).astype(f32)
+    tr_top = (((v * 4 - rt) - v) - v).astype(f32)
+
+    a = clean * f32(4)  # exact
+    a -= clean
+    a -= left  # (4v − v) − left: shared by TL and BL
+    b = clean * f32(4)
+    b -= right
+    b -= clean  # (4v − right) − v: shared by TR and BR
     above = clean + up
     below = down + clean
-    tl, tr, bl, br = a - above, b - above, a - below, b - below
+    bl, br = a - below, b - below
+    tl, tr = xp.subtract(a, above, out=a), xp.subtract(b, above, out=b)
+    br[:, :-1, -1] = br_right
+    bl[:, -1], br[:, -1] = bl_bottom, br_bottom
+    bl[:, -1, 0] = corner
+    tl[:, 0], tr[:, 0] = tl_top, tr_top
 
-    v, last = clean[:, :, -1], slice(None, -1)  # right column, all but the last row
-    br[:, last, -1] = (v4[:, last, -1] - down[:, last, -1]) - (v[:, last] + v[:, last])
-    v = clean[:, -1]  # bottom row
-    bl[:, -1] = v3[:, -1] - (v + left[:, -1])
-    br[:, -1] = v3[:, -1] - (right[:, -1] + v)
-    bl[:, -1, 0] = v[:, 0] + v[:, 0]  # bottom-left corner: 4v − (v + v)
-    top = [x[:, 0].astype(np.float64) for x in (clean, left, right)]
-    v, lt, rt = top
-    tl[:, 0] = (((v * 4 - v) - lt) - v).astype(np.float32)
-    tr[:, 0] = (((v * 4 - rt) - v) - v).astype(np.float32)
-
-    zero = np.float32(0)
-    tl, tr, bl, br = (xp.maximum(q, zero) for q in (tl, tr, bl, br))
-    return ((tl + br) + (bl + tr)) * np.float32(0.25)
+    for q in (tl, tr, bl, br):
+        xp.maximum(q, f32(0), out=q)
+    tl += br
+    bl += tr
+    tl += bl
+    tl *= f32(0.25)
+    return tl  # ((TL + BR) + (BL + TR)) / 4
 
 
 def _dilate(mask, h, offsets):
