@@ -104,6 +104,16 @@ def decode(values, header):
     values = np.asarray(values)
     if not named:
         return np.where(values != 0, MASK_DTYPE.type(MaskFlag.USER), MASK_DTYPE.type(0))
+    if values.size and values.dtype.kind in "biu":
+        low, high = int(values.min()), int(values.max())
+        if low >= 0 and high < 1 << 16:  # decode each value once, then look them up
+            index = values.view(np.uint8) if values.dtype.kind == "b" else values
+            return _decode_bits(np.arange(high + 1), named)[index]
+    return _decode_bits(values, named)
+
+
+def _decode_bits(values, named):
+    """decode() of integer `values`, bit by bit: {bit: name} from the header."""
     values = values.astype(np.int64)
     out = np.zeros(values.shape, MASK_DTYPE)
     known = 0

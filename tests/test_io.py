@@ -16,6 +16,7 @@ from hypothesis.extra import numpy as hnp
 
 from _helpers import sha256
 from gpucal import Frame, FrameError, GPUUnavailableError, MaskFlag, gpu_available, to_device
+from gpucal import flags
 from gpucal import io as gio
 
 SAAO = Path(ccdproc.__file__).parent / "tests" / "data" / "a8280271.fits"
@@ -112,6 +113,27 @@ def test_mask_bits_are_decoded_by_name(tmp_path):
     mask = Frame.read(tmp_path / "x.fits", device="cpu").mask
     CR, USER = int(MaskFlag.COSMIC_RAY), int(MaskFlag.USER)
     np.testing.assert_array_equal(mask, [[CR, USER], [USER, CR | USER]])
+
+
+@given(hnp.arrays(st.sampled_from([np.int32, np.dtype(">i4"), np.int64]),
+                  st.tuples(st.integers(1, 6), st.integers(1, 6)),
+                  elements=st.integers(-3, 127) | st.sampled_from([2**15 - 1, 2**16, 2**20])))
+def test_mask_decoding_value_by_value(values):
+    """Each value decoded on its own (small masks are decoded through a lookup table)."""
+    named = {0: "HOT_PIXEL", 3: "BAD_PIXEL", 5: "NOT_A_FLAG"}
+    header = fits.Header([(f"MASKB{bit}", name) for bit, name in named.items()])
+
+    def one(v):
+        out = 0 if v & ~0b101001 == 0 else int(MaskFlag.USER)
+        for bit, name in named.items():
+            if v >> bit & 1:
+                out |= int(MaskFlag.__members__.get(name, MaskFlag.USER))
+        return out
+
+    expected = np.vectorize(one, otypes=[np.uint16])(values.astype(np.int64))
+    np.testing.assert_array_equal(flags.decode(values, header), expected)
+    np.testing.assert_array_equal(flags.decode(values > 0, header),
+                                  np.where(values > 0, int(MaskFlag.HOT_PIXEL), 0))
 
 
 def test_unnamed_integer_mask_is_user_flag(tmp_path):
