@@ -39,7 +39,7 @@ LOCK_NAME = ".gpucal.lock"
 
 
 class SerialExecutor:
-    """Runs tasks one after another in this process (the default executor).
+    """Runs tasks one after another in this process (the default on the GPU).
 
     An executor has a ``name`` and ``map(function, tasks)``, which yields
     ``function(task)`` for every task, in any order. The functions are pure
@@ -207,7 +207,8 @@ def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=
         Created if missing; holds the products and the results database
         (``gpucal.sqlite``). One run at a time: a second one raises OutputBusyError.
     executor : object with ``name`` and ``map(function, tasks)``, optional
-        Default :class:`SerialExecutor`.
+        Default :class:`ThreadExecutor` on the CPU, :class:`SerialExecutor` on the GPU
+        (tasks sharing one GPU are not yet measured).
     device : {"auto", "cpu", "gpu"}, optional
         Default ``GPUCAL_DEVICE``, else auto.
     force : bool, default False
@@ -225,7 +226,7 @@ def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=
         If another run is writing `out_dir`.
     """
     device = resolve_device(device)
-    executor = executor or SerialExecutor()
+    executor = executor or (ThreadExecutor() if device == "cpu" else SerialExecutor())
     out_dir = Path(out_dir)
     summary = Summary(out_dir, device, executor.name)
     started = time.monotonic()
@@ -282,10 +283,13 @@ def plan_reduction(raw_dir, out_dir=None, *, config=None, nights=None):
     return make_plan(frames, config, skipped), len(frames)
 
 
-def _executor(executor, client, workers, device):
-    """(executor object, whether reduce() must close it) for reduce's arguments."""
-    if executor == "auto":  # tasks sharing one GPU are unmeasured: serial there
-        executor = "threads" if device == "cpu" or workers is not None else "serial"
+def _executor(executor, client, workers):
+    """(executor object or None for execute()'s default, whether reduce() must close it)
+    for reduce's arguments."""
+    if executor == "auto" and workers is None and client is None:
+        return None, False
+    if executor == "auto":
+        executor = "threads"
     if executor in ("serial", "threads") and client is not None:
         raise ValueError("client is for executor='dask'")
     if executor == "serial":
@@ -369,8 +373,7 @@ def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=Fal
     started = time.monotonic()
     plan, frames = plan_reduction(raw_dir, out_dir, config=config, nights=nights)
     scanned = time.monotonic() - started
-    device = resolve_device(device)
-    executor, owned = _executor(executor, client, workers, device)
+    executor, owned = _executor(executor, client, workers)
     try:
         summary = execute(plan, out_dir, executor=executor, device=device, force=force,
                           progress=progress)
