@@ -349,6 +349,171 @@ void rank_rows(const T* src, T* out, idx H, idx W, idx h, idx w, idx r0, idx r1,
     }
 }
 
+// ---- Certain outliers of ccdmask's spread test, from ranks of binned values ----------------
+//
+// ccdmask flags x when x < -lsigma*s or x > hsigma*s, s = (P_hi - P_lo) / spread of the
+// window around x. Only that decision is needed, not the percentiles: the values are
+// put into 255 ordered bins (a monotone map, so rank order is kept), a sliding window
+// histogram of bin numbers finds the bin of each rank cheaply, and the lowest and
+// highest image value of that bin bound the percentile. The arithmetic is monotone in
+// each percentile (IEEE rounding is), so the bounds bound the thresholds: most pixels
+// are decided here (0: inside, 1: outlier) and the rest (2) are left to the exact path.
+
+constexpr int kNanBin = 255;     // NaN: no part in the ranks
+constexpr int kTopBin = 254;     // at or above the binned range (+inf included)
+constexpr double kInnerBins = 253.0;  // bins 1 ... 253 split the range evenly; 0 is below it
+
+// Bin numbers of `n` values, [lo, hi) split into the inner bins, and each bin's lowest and
+// highest value (bmin, bmax: kTopBin + 1 entries, filled by the caller with +inf / -inf).
+template <typename T>
+void quantize(const T* src, uint8_t* q, idx n, double lo, double hi, T* bmin, T* bmax) {
+    const double scale = kInnerBins / (hi - lo);
+    for (idx i = 0; i < n; ++i) {
+        T x = src[i];
+        int b = kNanBin;
+        if (x == x) {
+            double y = (static_cast<double>(x) - lo) * scale;  // monotone in x
+            b = y < 0.0 ? 0 : y >= kInnerBins ? kTopBin : 1 + static_cast<int>(y);
+            bmin[b] = x < bmin[b] ? x : bmin[b];
+            bmax[b] = x > bmax[b] ? x : bmax[b];
+        }
+        q[i] = static_cast<uint8_t>(b);
+    }
+}
+
+// Decide rows [r0, r1) of the spread test: state 0 (inside), 1 (outlier), 2 (undecided).
+template <typename T>
+void classify(const T* src, const uint8_t* q, uint8_t* state, idx H, idx W, idx h, idx w,
+              idx r0, idx r1, double p_lo, double p_hi, const T* bmin, const T* bmax,
+              double lsigma, double hsigma, double spread) {
+    const idx top = h / 2, left = w / 2;
+    const T low_factor = static_cast<T>(-lsigma), high_factor = static_cast<T>(hsigma);
+    const T sp = static_cast<T>(spread);
+    std::vector<const uint8_t*> rows(h);
+    std::vector<idx> col_at(W + w - 1);  // image column of window column i - left
+    for (idx i = 0; i < W + w - 1; ++i) col_at[i] = reflect(i - left, W);
+    idx want_n = -1, want_lo = 0, want_hi = 0;
+    for (idx row = r0; row < r1; ++row) {
+        for (idx k = 0; k < h; ++k) rows[k] = q + reflect(row - top + k, H) * W;
+        idx hist[256] = {};
+        for (idx s = 0; s < w; ++s)
+            for (idx k = 0; k < h; ++k) ++hist[rows[k][col_at[s]]];
+        int b_lo = 0, b_hi = 0;  // the bin of each rank, and how many values lie below it
+        idx below_lo = 0, below_hi = 0;
+        for (idx col = 0; col < W; ++col) {
+            if (col > 0) {  // slide right: a column of bins leaves, one comes in
+                const idx c_in = col_at[col + w - 1], c_out = col_at[col - 1];
+                for (idx k = 0; k < h; ++k) {
+                    const int a = rows[k][c_in], d = rows[k][c_out];
+                    ++hist[a];
+                    --hist[d];
+                    below_lo += (a < b_lo) - (d < b_lo);
+                    below_hi += (a < b_hi) - (d < b_hi);
+                }
+            }
+            const idx at = row * W + col, n = h * w - hist[kNanBin];
+            const T x = src[at];
+            uint8_t decision = 0;  // NaN x, or no values in the window: never an outlier
+            if (x == x && n > 0) {
+                if (n != want_n) {
+                    want_lo = target_rank(n, p_lo), want_hi = target_rank(n, p_hi);
+                    want_n = n;
+                }
+                for (; below_lo > want_lo; below_lo -= hist[--b_lo]) {}
+                for (; below_lo + hist[b_lo] <= want_lo; below_lo += hist[b_lo++]) {}
+                for (; below_hi > want_hi; below_hi -= hist[--b_hi]) {}
+                for (; below_hi + hist[b_hi] <= want_hi; below_hi += hist[b_hi++]) {}
+                const T lo_min = bmin[b_lo], lo_max = bmax[b_lo];
+                const T hi_min = bmin[b_hi], hi_max = bmax[b_hi];
+                decision = 2;
+                if (std::isfinite(lo_min) && std::isfinite(lo_max) && std::isfinite(hi_min) &&
+                    std::isfinite(hi_max)) {
+                    // The same operations, in the same precision, as the exact test.
+                    const T s_min = (hi_min - lo_max) / sp, s_max = (hi_max - lo_min) / sp;
+                    const T t1 = low_factor * s_min, t2 = low_factor * s_max;
+                    const T u1 = high_factor * s_min, u2 = high_factor * s_max;
+                    if (t1 == t1 && t2 == t2 && u1 == u1 && u2 == u2) {
+                        const T t_lo = t1 < t2 ? t1 : t2, t_hi = t1 < t2 ? t2 : t1;
+                        const T u_lo = u1 < u2 ? u1 : u2, u_hi = u1 < u2 ? u2 : u1;
+                        if (x < t_lo || x > u_hi) decision = 1;
+                        else if (x >= t_hi && x <= u_lo) decision = 0;
+                    }
+                }
+            }
+            state[at - r0 * W] = decision;
+        }
+    }
+}
+
+PyObject* py_quantize(PyObject*, PyObject* args) {
+    Py_buffer src, q, bmin, bmax;
+    double lo, hi;
+    int is_double;
+    if (!PyArg_ParseTuple(args, "y*w*ddw*w*p", &src, &q, &lo, &hi, &bmin, &bmax, &is_double))
+        return nullptr;
+    const idx item = is_double ? 8 : 4, n = src.len / item;
+    PyObject* result = nullptr;
+    if (src.len % item || q.len != n || bmin.len != (kTopBin + 1) * item || bmax.len != bmin.len ||
+        !(hi > lo) || !std::isfinite(hi - lo)) {
+        PyErr_SetString(PyExc_ValueError, "quantize: buffer sizes or range do not match");
+    } else {
+        Py_BEGIN_ALLOW_THREADS
+        if (is_double)
+            quantize(static_cast<const double*>(src.buf), static_cast<uint8_t*>(q.buf), n, lo,
+                     hi, static_cast<double*>(bmin.buf), static_cast<double*>(bmax.buf));
+        else
+            quantize(static_cast<const float*>(src.buf), static_cast<uint8_t*>(q.buf), n, lo,
+                     hi, static_cast<float*>(bmin.buf), static_cast<float*>(bmax.buf));
+        Py_END_ALLOW_THREADS
+        result = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&src);
+    PyBuffer_Release(&q);
+    PyBuffer_Release(&bmin);
+    PyBuffer_Release(&bmax);
+    return result;
+}
+
+PyObject* py_classify(PyObject*, PyObject* args) {
+    Py_buffer src, q, state, bmin, bmax;
+    Py_ssize_t H, W, h, w, r0, r1;
+    double p_lo, p_hi, lsigma, hsigma, spread;
+    int is_double;
+    if (!PyArg_ParseTuple(args, "y*y*w*nnnnnnddy*y*dddp", &src, &q, &state, &H, &W, &h, &w, &r0,
+                          &r1, &p_lo, &p_hi, &bmin, &bmax, &lsigma, &hsigma, &spread, &is_double))
+        return nullptr;
+    const idx item = is_double ? 8 : 4;
+    PyObject* result = nullptr;
+    if (H < 1 || W < 1 || h < 1 || w < 1 || r0 < 0 || r1 > H || r0 > r1 || !(spread > 0.0)) {
+        PyErr_SetString(PyExc_ValueError, "classify: bad shape, window, row range or spread");
+    } else if (src.len != H * W * item || q.len != H * W || state.len != (r1 - r0) * W ||
+               bmin.len != (kTopBin + 1) * item || bmax.len != bmin.len) {
+        PyErr_SetString(PyExc_ValueError, "classify: buffer sizes do not match the shape");
+    } else {
+        bool oom = false;
+        Py_BEGIN_ALLOW_THREADS
+        try {
+            const uint8_t* qb = static_cast<const uint8_t*>(q.buf);
+            uint8_t* sb = static_cast<uint8_t*>(state.buf);
+            if (is_double)
+                classify(static_cast<const double*>(src.buf), qb, sb, H, W, h, w, r0, r1, p_lo,
+                         p_hi, static_cast<const double*>(bmin.buf),
+                         static_cast<const double*>(bmax.buf), lsigma, hsigma, spread);
+            else
+                classify(static_cast<const float*>(src.buf), qb, sb, H, W, h, w, r0, r1, p_lo,
+                         p_hi, static_cast<const float*>(bmin.buf),
+                         static_cast<const float*>(bmax.buf), lsigma, hsigma, spread);
+        } catch (const std::bad_alloc&) {
+            oom = true;
+        }
+        Py_END_ALLOW_THREADS
+        if (oom) PyErr_NoMemory();
+        else result = Py_NewRef(Py_None);
+    }
+    for (Py_buffer* b : {&src, &q, &state, &bmin, &bmax}) PyBuffer_Release(b);
+    return result;
+}
+
 PyObject* py_rank_rows(PyObject*, PyObject* args) {
     Py_buffer src, out;
     Py_ssize_t H, W, h, w, r0, r1;
@@ -398,6 +563,12 @@ PyMethodDef methods[] = {
     {"rank_rows", py_rank_rows, METH_VARARGS,
      "rank_rows(src, out, H, W, h, w, r0, r1, is_double, percentiles): exact windowed "
      "rank statistics of rows r0..r1 (percentile < 0 means median)."},
+    {"quantize", py_quantize, METH_VARARGS,
+     "quantize(src, q, lo, hi, bmin, bmax, is_double): bin numbers of the spread test, "
+     "and each bin's value range."},
+    {"classify", py_classify, METH_VARARGS,
+     "classify(src, q, state, H, W, h, w, r0, r1, p_lo, p_hi, bmin, bmax, lsigma, hsigma, "
+     "spread, is_double): the spread test's certain answers (0, 1) and undecided pixels (2)."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyModuleDef module = {PyModuleDef_HEAD_INIT, "_rankfilter",

@@ -224,6 +224,16 @@ class NumpyBackend:
         """
         return filters.rank_filter(image, size, percentiles, threads=self.threads)
 
+    def spread_outliers(self, image, size, percentiles, lsigma, hsigma, spread):
+        """ccdmask's windowed test of a 2-D image: bool, True below ``-lsigma·σ`` or above ``hsigma·σ``.
+
+        σ is ``(high - low) / spread`` of the two windowed `percentiles`
+        (:meth:`rank_filter`'s); bit for bit that expression's result
+        (cpu_fallback.filters.spread_outliers).
+        """
+        return filters.spread_outliers(image, size, percentiles, lsigma, hsigma, spread,
+                                       threads=self.threads)
+
     def median_filter(self, images, size, separable=False):
         """L.A.Cosmic's exact medians of float32 frames (..., ny, nx), astroscrappy's borders.
 

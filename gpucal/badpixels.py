@@ -1,5 +1,7 @@
 """Bad pixels and columns from a flat (or a ratio of flats): IRAF's ccdmask as ccdproc has it."""
 
+from cpu_fallback.filters import outliers
+
 from ._image import image_data
 
 __all__ = ["ccdmask"]
@@ -110,9 +112,8 @@ def ccdmask(ratio, findbadcolumns=False, byblocks=False, ncmed=7, nlmed=7, ncsig
     mask = ~xp.isfinite(data)
     medsub = data - backend.rank_filter(data, (nlmed, ncmed), [backend.MEDIAN])[0]
     if not byblocks:
-        low, high = backend.rank_filter(medsub, (nlsig, ncsig), [_LOW_PCT, _HIGH_PCT])
-        sig = (high - low) / spread
-        mask |= (medsub < -lsigma * sig) | (medsub > hsigma * sig)
+        mask |= backend.spread_outliers(medsub, (nlsig, ncsig), [_LOW_PCT, _HIGH_PCT], lsigma,
+                                        hsigma, spread)
     else:
         mask |= _block_mask(xp, backend, medsub, (nlsig, ncsig), lsigma, hsigma, spread,
                             findbadcolumns)
@@ -128,7 +129,7 @@ def _block_mask(xp, backend, medsub, block, lsigma, hsigma, spread, column_test)
     low, high = backend.block_percentiles(medsub, block, [_LOW_PCT, _HIGH_PCT])
     sig = (high - low) / spread
     sig_pix = xp.repeat(xp.repeat(sig, bl, axis=0), bc, axis=1)[:nl, :nc]
-    bad = (medsub < -lsigma * sig_pix) | (medsub > hsigma * sig_pix)
+    bad = outliers(medsub, sig_pix, lsigma, hsigma)
     if not column_test:
         return bad
     good = xp.isfinite(medsub) & ~bad

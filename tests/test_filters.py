@@ -88,6 +88,82 @@ def test_rank_filter_bad_input():
         filters.rank_filter(np.zeros((3, 3)), (0, 3), [50])
 
 
+def _spread_reference(a, size, percentiles, lsigma, hsigma, spread):
+    """ccdmask's windowed test from the exact NumPy rank filter: the oracle."""
+    low, high = filters.rank_filter(a, size, percentiles, compiled=False)
+    with np.errstate(invalid="ignore"):  # inf - inf: NaN, never an outlier
+        return (a < -lsigma * ((high - low) / spread)) | (a > hsigma * ((high - low) / spread))
+
+
+@needs_compiled
+@pytest.mark.parametrize("seed", range(60))
+def test_spread_outliers_equal_the_exact_test(seed, monkeypatch):
+    """Bounded percentiles decide exactly what the exact ones do: ties, ±0, NaN, ±inf, odd thresholds."""
+    monkeypatch.setattr(filters, "UNDECIDED_LIMIT", 1.0)  # never the whole-image fallback
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(v) for v in rng.integers(1, 60, 2))
+    size = tuple(int(v) for v in rng.integers(1, 16, 2))
+    dtype = np.float64 if seed % 2 else np.float32
+    a = _image(shape, dtype, seed, nan=rng.random() * 0.3 if seed % 3 == 0 else 0.0)
+    a -= np.median(a[np.isfinite(a)]) if np.isfinite(a).any() else 0
+    if seed % 4 == 1:
+        a = np.round(a * 300) / 300  # few distinct values: many ties between windows
+        a[a == 0] = -0.0
+    if seed % 5 == 2:
+        a[rng.random(shape) < 0.02] = rng.choice([-5, 5]) * 0.01  # outliers near the thresholds
+    percentiles = sorted(float(p) for p in rng.choice([0, 10, 30.9, 50, 69.1, 90, 100], 2))
+    lsigma, hsigma = (float(v) for v in rng.choice([-2, 0, 1.5, 3, 9, 9.1], 2))
+    spread = float(rng.choice([1.0, 2.0, 0.7]))
+    want = _spread_reference(a, size, percentiles, lsigma, hsigma, spread)
+    got = filters.spread_outliers(a, size, percentiles, lsigma, hsigma, spread, threads=2)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_spread_outliers_decide_most_pixels_from_bins(monkeypatch):
+    """On a flat, the bins decide all but a few pixels; those get their own exact windows."""
+    if filters._rankfilter is None:
+        pytest.skip("cpu_fallback._rankfilter not built")
+    a = _image((400, 300), np.float32, 11)
+    a -= np.median(a)
+    a[rng_pixels := np.random.default_rng(1).random(a.shape) < 0.01] *= 200  # outliers
+    a[~rng_pixels & (np.random.default_rng(2).random(a.shape) < 0.02)] = 0.0449  # near 4.5 σ
+    windows = []
+    select = filters._select
+    monkeypatch.setattr(filters, "_select", lambda w, p: windows.append(len(w)) or select(w, p))
+
+    def whole_image(*args, **kwargs):
+        raise AssertionError("the exact pass over the whole image ran")
+
+    monkeypatch.setattr(filters, "_exact_outliers", whole_image)
+    got = filters.spread_outliers(a, (15, 15), [30.9, 69.1], 9.0, 9.0, 2.0)
+    assert 0 < sum(windows) < 0.01 * a.size
+    np.testing.assert_array_equal(got, _spread_reference(a, (15, 15), [30.9, 69.1], 9, 9, 2))
+
+
+@pytest.mark.parametrize("compiled", [pytest.param(True, marks=needs_compiled), False])
+def test_spread_outliers_without_a_usable_scale(compiled):
+    """Constant images, all-NaN images and undecidable ones take the exact path, same answer."""
+    rng = np.random.default_rng(5)
+    two_levels = np.where(rng.random((60, 70)) < 0.5, 0.0, 1.0)  # bins cannot split the windows
+    two_levels[rng.random(two_levels.shape) < 0.2] = rng.normal(0.5, 0.2, 1)
+    for a in (np.zeros((20, 30)), np.full((9, 9), np.nan), two_levels,
+              rng.normal(0, 1, (40, 50)).astype(np.float32)):
+        want = _spread_reference(a, (5, 7), [30.9, 69.1], 3, 3, 2)
+        got = filters.spread_outliers(a, (5, 7), [30.9, 69.1], 3, 3, 2, compiled=compiled)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_spread_outliers_bad_input():
+    with pytest.raises(ValueError, match="a low and a high percentile"):
+        filters.spread_outliers(np.zeros((3, 3)), (3, 3), [50], 3, 3, 2)
+    with pytest.raises(ValueError, match="a low and a high percentile"):
+        filters.spread_outliers(np.zeros((3, 3)), (3, 3), [MEDIAN, 60], 3, 3, 2)
+    with pytest.raises(ValueError, match="spread must be positive"):
+        filters.spread_outliers(np.zeros((3, 3)), (3, 3), [30, 60], 3, 3, 0)
+    with pytest.raises(TypeError, match="2-D float32 or float64"):
+        filters.spread_outliers(np.zeros((3, 3), int), (3, 3), [30, 60], 3, 3, 2)
+
+
 def _gap_fill_loop(mask, ngood):
     """ccdproc 2.5.1's findbadcolumns loop, pixel by pixel: the oracle."""
     mask = mask.copy()
@@ -154,6 +230,19 @@ def test_gpu_rank_filter_equals_cpu(size):
     a = _image((300, 257), np.float32, 3, nan=0.02)
     want = cpu.rank_filter(a, size, PERCENTILES)
     got = gpu.to_numpy(gpu.rank_filter(to_device(a, "gpu"), size, PERCENTILES))
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.gpu
+def test_gpu_spread_outliers_equal_cpu():
+    from gpucal.backend import load_backend
+
+    cpu, gpu = load_backend("numpy"), load_backend("cupy")
+    a = _image((300, 257), np.float32, 4, nan=0.02)
+    a -= np.float32(1.0)
+    want = cpu.spread_outliers(a, (15, 15), [30.9, 69.1], 9.0, 9.0, 2.0)
+    got = gpu.to_numpy(gpu.spread_outliers(to_device(a, "gpu"), (15, 15), [30.9, 69.1], 9.0,
+                                           9.0, 2.0))
     np.testing.assert_array_equal(got, want)
 
 
