@@ -6,14 +6,18 @@ Semantics are scipy.ndimage's and ccdproc's where those are defined:
   ``mode="reflect"`` borders and scipy's rank formulas. NaN takes no part (the
   rank is taken among the window's other values), where scipy's selection
   gives undefined results.
+* :func:`spread_outliers` — ccdmask's windowed test (below ``-lsigma·σ`` or
+  above ``hsigma·σ``, σ from two windowed percentiles), decided from
+  bounded percentiles where that is enough and from exact ones elsewhere.
 * :func:`fill_column_gaps` — ccdproc's ``findbadcolumns`` gap filling,
   vectorised over the whole image.
 * :func:`block_percentiles` — ``np.percentile`` (linear interpolation) of
   each block of a grid, ignoring NaN.
 
-The rank filter runs in the compiled ``_rankfilter`` module when it was
-built with the package (a C++ compiler at install time); otherwise in NumPy,
-exact but about three times slower (measured on 2048², 2 cores).
+The rank filter and the spread test run in the compiled ``_rankfilter``
+module when it was built with the package (a C++ compiler at install time);
+otherwise in NumPy, exact but slower (ccdmask of a 2048² flat: 1.9 s against
+0.36 s, 2 cores).
 """
 
 import functools
