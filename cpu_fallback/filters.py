@@ -323,7 +323,9 @@ def fill_column_gaps(mask, ngood):
     if last_start < 0 or mask.size == 0:
         return mask
     # Work on the flagged pixels only, column by column: (column, line) sorted.
-    cols, lines = np.nonzero(mask.T)
+    lines, cols = np.divmod(np.flatnonzero(mask), mask.shape[1])  # n-D nonzero is slow
+    order = np.argsort(cols, kind="stable")
+    cols, lines = cols[order], lines[order]
     same_col = cols[1:] == cols[:-1]
     gap = lines[1:] - lines[:-1] - 1
     rule1 = same_col & (gap >= 1) & (gap <= ngood) & (lines[:-1] <= last_start)

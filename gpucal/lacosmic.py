@@ -265,9 +265,10 @@ def clean_pixels(xp, image, target, bad, level, cleantype):
     ``"median"``, the plain median of all 25 values. A pixel without good
     neighbours gets its frame's `level` (an (N,) float32 array).
     """
-    inner = xp.zeros_like(target)
-    inner[:, 2:-2, 2:-2] = target[:, 2:-2, 2:-2]
-    f, y, x = xp.nonzero(inner)
+    # flatnonzero: NumPy's n-D nonzero is ~15x slower on a 2048² frame
+    f, y, x = xp.unravel_index(xp.flatnonzero(target), target.shape)
+    inner = (y >= 2) & (y < target.shape[1] - 2) & (x >= 2) & (x < target.shape[2] - 2)
+    f, y, x = f[inner], y[inner], x[inner]
     if f.size == 0:
         return
     values = [image[f, y + dy, x + dx] for dy, dx in _BOX]
