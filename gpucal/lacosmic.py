@@ -31,30 +31,32 @@ def laplacian_plus(xp, clean):
     astroscrappy's edge loops.
     """
     f32 = np.float32
-    pad = xp.pad(clean, ((0, 0), (1, 1), (1, 1)))
-    left, right = pad[:, 1:-1, :-2], pad[:, 1:-1, 2:]
-    up, down = pad[:, :-2, 1:-1], pad[:, 2:, 1:-1]
-    # The edge quadrants first: the buffers below are reused in place (a third faster on
-    # 2048², the same values).
+    # Neighbours outside the frame are 0: the sums and differences below skip them (x − 0
+    # and x + 0 are x, up to the sign of a zero on rows the edge quadrants overwrite).
+    top, bottom = (xp.pad(clean[:, i], ((0, 0), (1, 1))) for i in (0, -1))  # zero-padded rows
+    # The edge quadrants first: the buffers below are reused in place (the same values).
     v = clean[:, :-1, -1]  # right column, all but the last row
-    br_right = (v * f32(4) - down[:, :-1, -1]) - (v + v)
+    br_right = (v * f32(4) - clean[:, 1:, -1]) - (v + v)
     v = clean[:, -1]  # bottom row
     v3 = v * f32(4) - v
-    bl_bottom, br_bottom = v3 - (v + left[:, -1]), v3 - (right[:, -1] + v)
+    bl_bottom, br_bottom = v3 - (v + bottom[:, :-2]), v3 - (bottom[:, 2:] + v)
     corner = v[:, 0] + v[:, 0]  # bottom-left: 4v − (v + v)
-    v, lt, rt = (x[:, 0].astype(np.float64) for x in (clean, left, right))
+    v, lt, rt = (x.astype(np.float64) for x in (clean[:, 0], top[:, :-2], top[:, 2:]))
     tl_top = (((v * 4 - v) - lt) - v).astype(f32)
     tr_top = (((v * 4 - rt) - v) - v).astype(f32)
 
     a = clean * f32(4)  # exact
     a -= clean
-    a -= left  # (4v − v) − left: shared by TL and BL
+    a[..., 1:] -= clean[..., :-1]  # (4v − v) − left: shared by TL and BL
     b = clean * f32(4)
-    b -= right
+    b[..., :-1] -= clean[..., 1:]
     b -= clean  # (4v − right) − v: shared by TR and BR
-    above = clean + up
-    below = down + clean
-    bl, br = a - below, b - below
+    below = clean.copy()
+    below[:, :-1] += clean[:, 1:]  # v + down (addition commutes exactly)
+    br = b - below
+    bl = xp.subtract(a, below, out=below)
+    above = clean.copy()
+    above[:, 1:] += clean[:, :-1]
     tl, tr = xp.subtract(a, above, out=a), xp.subtract(b, above, out=b)
     br[:, :-1, -1] = br_right
     bl[:, -1], br[:, -1] = bl_bottom, br_bottom
