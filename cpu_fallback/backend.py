@@ -173,6 +173,10 @@ class NumpyBackend:
             lambda xp, c, k, w: stack.reduce(xp, c, k, method, w if w is not None else w_frame),
             [x, keep, w_pix])
 
+    def combine_scratch(self, nframes):
+        """Bytes of scratch per stack value when combining `nframes` frames (band sizing)."""
+        return self.scratch_per_value
+
     def combine_stack(self, x, mask=None, *, scale=None, minmax=None, extrema=None,
                       sigma=None, method="average", weights=None):
         """Reject and combine a stack in one pass: (value, uncertainty, n).

@@ -282,7 +282,7 @@ def _band_rows(source, dtype, pixel_weights, backend, budget):
     """
     ny, nx = source.shape
     stored = dtype.itemsize + source.has_mask + 8 * pixel_weights
-    scratch = backend.scratch_per_value
+    scratch = backend.combine_scratch(source.n)
     row_values = source.n * nx
     rows = budget // (row_values * (stored + scratch))
     cap = backend.threads * backend.chunk_values  # scratch is no larger than this

@@ -242,7 +242,7 @@ def image_stats(image, mask=None, *, nclip=3, lsig=3.0, usig=3.0, binwidth=0.1):
     if x.size == 0:
         raise ValueError("mode: no finite, unmasked pixel")
     f32 = np.float32
-    lower, upper = f32(x.min()), f32(x.max())
+    lower, upper = f32(float(x.min())), f32(float(x.max()))  # float(): CuPy 0-d arrays
     clipmin, clipmax = lower, upper
     for iteration in range(nclip + 1):
         # The first pass takes every value: [lower, upper] is their whole range.

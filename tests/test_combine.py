@@ -412,3 +412,24 @@ def test_memory_stays_within_the_limit_plus_one_output(tmp_path):
         tracemalloc.stop()
     overhead = 1_000_000  # astropy's open files and headers, Python objects
     assert peak <= limit + output + overhead, f"peak {peak / 1e6:.2f} MB"
+
+
+@pytest.mark.gpu
+def test_gpu_stack_deeper_than_the_kernel_keeps_to_mem_limit():
+    """Past MAX_FRAMES the GPU combines with the generic code; its bands still fit mem_limit."""
+    import cupy
+
+    from gpucal._combine_kernel import MAX_FRAMES
+
+    n, ny, nx = MAX_FRAMES + 8, 48, 40
+    data = np.random.default_rng(9).normal(100, 5, (n, ny, nx)).astype(np.float32)
+    want = combine(data, "average", sigma_clip=True)
+    on_gpu = to_device(data, "gpu")
+    pool = cupy.get_default_memory_pool()
+    pool.free_all_blocks()
+    before = pool.total_bytes()
+    limit = 3 * n * nx * (4 + 64)  # about 3 rows a band with the generic code's scratch
+    got = combine(on_gpu, "average", sigma_clip=True, mem_limit=limit)
+    output = ny * nx * (4 + 4 + 4 + 2)
+    assert pool.total_bytes() - before <= limit + output + (1 << 20)
+    np.testing.assert_allclose(to_device(got.data, "cpu"), want.data, rtol=1e-6)

@@ -38,6 +38,11 @@ class CupyBackend(NumpyBackend):
     def to_numpy(self, a):
         return cupy.asnumpy(a) if isinstance(a, cupy.ndarray) else np.asarray(a)
 
+    def combine_scratch(self, nframes):
+        # A stack deeper than the fused kernel holds takes the generic path in one chunk:
+        # its whole-band temporaries need the CPU's measured scratch.
+        return self.scratch_per_value if nframes <= MAX_FRAMES else NumpyBackend.scratch_per_value
+
     def combine_stack(self, x, mask=None, *, scale=None, minmax=None, extrema=None,
                       sigma=None, method="average", weights=None):
         if len(x) > MAX_FRAMES:  # too deep for per-thread storage: the generic path
