@@ -10,13 +10,9 @@ import pytest
 from astropy import units as u
 from astropy.io import fits
 from astropy.nddata import CCDData, StdDevUncertainty, VarianceUncertainty
-from hypothesis import given
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 from _helpers import sha256
 from gpucal import Frame, FrameError, GPUUnavailableError, MaskFlag, gpu_available, to_device
-from gpucal import flags
 from gpucal import io as gio
 
 SAAO = Path(ccdproc.__file__).parent / "tests" / "data" / "a8280271.fits"
@@ -96,14 +92,6 @@ def test_mask_bits_are_named_in_the_file(tmp_path):
     assert names == {f.name for f in MaskFlag}
 
 
-@given(hnp.arrays(np.uint16, st.tuples(st.integers(1, 9), st.integers(1, 9)),
-                  elements=st.sampled_from([0, *map(int, MaskFlag), int(MaskFlag.all())])))
-def test_flags_survive_a_round_trip(tmp_path_factory, bits):
-    path = tmp_path_factory.mktemp("rt") / "f.fits"
-    Frame(np.zeros(bits.shape), mask=bits).write(path)
-    np.testing.assert_array_equal(Frame.read(path, device="cpu").mask, bits)
-
-
 def test_mask_bits_are_decoded_by_name(tmp_path):
     """A file whose bits are numbered differently, or named by another tool."""
     values = np.array([[1, 2], [4, 3]], np.int16)
@@ -113,27 +101,6 @@ def test_mask_bits_are_decoded_by_name(tmp_path):
     mask = Frame.read(tmp_path / "x.fits", device="cpu").mask
     CR, USER = int(MaskFlag.COSMIC_RAY), int(MaskFlag.USER)
     np.testing.assert_array_equal(mask, [[CR, USER], [USER, CR | USER]])
-
-
-@given(hnp.arrays(st.sampled_from([np.int32, np.dtype(">i4"), np.int64]),
-                  st.tuples(st.integers(1, 6), st.integers(1, 6)),
-                  elements=st.integers(-3, 127) | st.sampled_from([2**15 - 1, 2**16, 2**20])))
-def test_mask_decoding_value_by_value(values):
-    """Each value decoded on its own (small masks are decoded through a lookup table)."""
-    named = {0: "HOT_PIXEL", 3: "BAD_PIXEL", 5: "NOT_A_FLAG"}
-    header = fits.Header([(f"MASKB{bit}", name) for bit, name in named.items()])
-
-    def one(v):
-        out = 0 if v & ~0b101001 == 0 else int(MaskFlag.USER)
-        for bit, name in named.items():
-            if v >> bit & 1:
-                out |= int(MaskFlag.__members__.get(name, MaskFlag.USER))
-        return out
-
-    expected = np.vectorize(one, otypes=[np.uint16])(values.astype(np.int64))
-    np.testing.assert_array_equal(flags.decode(values, header), expected)
-    np.testing.assert_array_equal(flags.decode(values > 0, header),
-                                  np.where(values > 0, int(MaskFlag.HOT_PIXEL), 0))
 
 
 def test_unnamed_integer_mask_is_user_flag(tmp_path):
