@@ -16,6 +16,9 @@ Groups (issue #7's benchmarks):
   with simulate_night's default rate of cosmic rays (300 per megapixel per
   minute, ~2500 rays per frame, about 60× a ground-based CCD's) and with a
   ground-based rate (5 per megapixel per minute, ~40 rays per frame).
+* on a GPU: the ground-rate night through ``gpucal.reduce(device="gpu")``, with
+  the CPU run and the raw FITS read rate in the same test, the GPU's seconds per
+  science frame, and how far its science frame and mask are from the CPU's.
 
 gpucal.reduce runs with its CPU default, the thread executor (one task per CPU at
 once; extra_info's "executor"); the ccdproc pipeline runs one frame at a time, as its
@@ -170,3 +173,39 @@ def test_night_100(benchmark, tmp_path, cosmic_rate):
         compared=COMPARED, median_rel_diff=rel_diff, cosmic_rate=cosmic_rate)
     assert summary.frames == len(sim.paths) and not summary.failed
     assert rel_diff <= REL_DIFF_ALLOWED
+
+
+@pytest.mark.gpu
+def test_night_100_gpu(benchmark, tmp_path):
+    """The ground-rate night on the GPU, with the CPU run and the FITS read rate in the same test.
+
+    extra_info has what an N-GPU throughput estimate needs (#8): the GPU's stages and
+    seconds per science frame, the CPU's, and how fast this host decodes the raw FITS
+    files (just written, so from the page cache: an upper bound on the I/O rate).
+    """
+    sim = simulate_night(tmp_path / "raw", seed=1, cosmic_rate=5.0, **NIGHT_100)
+    started, raw_bytes = time.perf_counter(), 0
+    for path in sim.paths:
+        raw_bytes += gpucal.Frame.read(path, device="cpu").data.nbytes
+    read_s = time.perf_counter() - started
+    cpu, cpu_s = timed(gpucal.reduce, tmp_path / "raw", tmp_path / "cpu", device="cpu",
+                       progress=False)
+    benchmark.group = "night of 100 frames of 2048^2 on the GPU, ground-based rate of cosmic rays"
+    summary = benchmark.pedantic(gpucal.reduce, args=(tmp_path / "raw", tmp_path / "gpu"),
+                                 kwargs=dict(device="gpu", progress=False), rounds=1,
+                                 iterations=1)
+    ours, theirs = (gpucal.Frame.read(tmp_path / run / NIGHT / "science" / COMPARED, device="cpu")
+                    for run in ("gpu", "cpu"))
+    n_science = 2 * NIGHT_100["n_science"]
+    benchmark.extra_info.update(
+        impl="gpucal-gpu", executor=summary.executor, frames=summary.frames,
+        products=summary.products, failed=len(summary.failed),
+        stage_seconds=summary.stage_seconds,
+        science_s_per_frame=summary.stage_seconds["science"] / n_science,
+        cpu_s=cpu_s, cpu_executor=cpu.executor, cpu_stage_seconds=cpu.stage_seconds,
+        speedup_over_cpu=cpu_s / benchmark.stats.stats.median,
+        raw_mb=raw_bytes / 1e6, fits_read_mb_per_s=raw_bytes / 1e6 / read_s,
+        compared=COMPARED, median_rel_diff_gpu_cpu=median_rel_diff(np.asarray(ours.data),
+                                                                   np.asarray(theirs.data)),
+        mask_pixels_differing=float(np.mean(ours.mask != theirs.mask)))
+    assert summary.frames == len(sim.paths) and not summary.failed and not cpu.failed
