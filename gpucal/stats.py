@@ -244,13 +244,15 @@ def image_stats(image, mask=None, *, nclip=3, lsig=3.0, usig=3.0, binwidth=0.1):
     f32 = np.float32
     lower, upper = f32(float(x.min())), f32(float(x.max()))  # float(): CuPy 0-d arrays
     clipmin, clipmax = lower, upper
+    scratch = xp.empty_like(x)  # the deviations of every pass, without fresh allocations
     for iteration in range(nclip + 1):
         # The first pass takes every value: [lower, upper] is their whole range.
         sel = x if iteration == 0 else x[(x >= clipmin) & (x <= clipmax)]
         n = sel.size
         mean = f32(float(sel.sum(dtype=xp.float64)) / n)
-        d = sel - mean
-        std = f32(math.sqrt(float((d * d).sum(dtype=xp.float64)) / (n - 1))) if n > 1 else f32(0)
+        d = xp.subtract(sel, mean, out=scratch[:n])
+        d *= d
+        std = f32(math.sqrt(float(d.sum(dtype=xp.float64)) / (n - 1))) if n > 1 else f32(0)
         if iteration < nclip:
             clipmin = f32(max(lower, float(mean) - lsig * float(std)))
             clipmax = f32(min(upper, float(mean) + usig * float(std)))
