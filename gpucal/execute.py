@@ -289,7 +289,7 @@ def _executor(executor, client, workers):
     if executor == "auto" and workers is None and client is None:
         return None, False
     if executor == "auto":
-        executor = "threads"
+        executor = "dask" if client is not None else "threads"
     if executor in ("serial", "threads") and client is not None:
         raise ValueError("client is for executor='dask'")
     if executor == "serial":
@@ -335,8 +335,8 @@ def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=Fal
     progress : bool or file, default False
     executor : {"auto", "serial", "threads", "dask"} or executor object, default "auto"
         "serial": one task at a time; "threads": `workers` tasks at a time in this
-        process (:class:`ThreadExecutor`, default one per CPU); "auto": "threads" on
-        the CPU or with `workers`, else "serial"; "dask": a
+        process (:class:`ThreadExecutor`, default one per CPU); "auto": "dask" with
+        a `client`, "threads" on the CPU or with `workers`, else "serial"; "dask": a
         :class:`gpucal.dask_executor.DaskExecutor` on `client`, or on a new
         LocalCluster of `workers` processes (closed at the end); an object: see
         :func:`execute`. The products and records are the same with every executor.

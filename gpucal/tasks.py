@@ -215,7 +215,8 @@ def _science(task, out_dir, config, device):
         else:  # the data are in electrons already (in ADU with NO_GAIN): gain 1
             frame = cosmicray_lacosmic(frame, gain=1.0, readnoise=raw.readnoise,
                                        gain_apply=False, **cosmics)
-            ncosmic = int(((frame.mask & MaskFlag.COSMIC_RAY) != 0).sum())
+            # int(): CuPy takes only plain Python (or NumPy) scalars, not an IntFlag
+            ncosmic = int(((frame.mask & int(MaskFlag.COSMIC_RAY)) != 0).sum())
             frame.header["NCOSMIC"] = (ncosmic, "pixels flagged as cosmic rays")
     stats = robust_stats(frame)
     add_robust_stats(frame.header, stats)

@@ -10,7 +10,7 @@ import pytest
 import gpucal
 from gpucal import Frame
 from gpucal.cli import main
-from gpucal.execute import execute, plan_reduction
+from gpucal.execute import _executor, execute, plan_reduction
 from test_reduce import N_PRODUCTS, assert_same_products, products, rows, simulate
 
 distributed = pytest.importorskip("distributed")
@@ -42,6 +42,11 @@ def test_a_dask_cluster_gives_the_serial_products_and_rows(client, serial_night)
     assert_same_products(products(serial_night / "dask"), products(serial_night / "serial"))
     assert rows(serial_night / "dask") == rows(serial_night / "serial")
     assert client.status == "running"  # a client passed in is left open
+
+
+def test_auto_with_a_client_means_dask(client):
+    executor, _ = _executor("auto", client, None)  # reduce() closes it: a client passed in stays
+    assert isinstance(executor, DaskExecutor) and executor.client is client
 
 
 class _KillAWorker(DaskExecutor):
