@@ -46,8 +46,8 @@ def info_lines():
     ]
     for dev in status.devices:
         rows.append((f"GPU {dev.index}", f"{dev.name}, compute capability "
-                     f"{dev.compute_capability}, {_gib(dev.total_memory)} total, "
-                     f"{_gib(dev.free_memory)} free"))
+                     f"{dev.compute_capability}, {_gib(dev.total_memory)} total"
+                     + ("" if dev.free_memory is None else f", {_gib(dev.free_memory)} free")))
     if not status.devices:
         rows.append(("GPU", f"none: {status.reason}"))
     setting = os.environ.get(ENV_VAR)

@@ -30,7 +30,9 @@ class GPUInfo:
     index: int
     name: str
     total_memory: int
-    free_memory: int
+    #: None for devices other than the current one: measuring opens a CUDA context
+    #: (hundreds of MB) on the device, in every process that asks (each Dask worker).
+    free_memory: int | None
     compute_capability: str
 
 
@@ -102,13 +104,14 @@ def gpu_status():
         return GPUStatus(False, "no CUDA device" + _visible_devices_note(), **base)
 
     devices = []
+    current = rt.getDevice()
     for i in range(count):
-        props = rt.getDeviceProperties(i)
-        with cupy.cuda.Device(i):
-            free, total = rt.memGetInfo()
+        props = rt.getDeviceProperties(i)  # no context needed
+        free = rt.memGetInfo()[0] if i == current else None
         name = props["name"]
         devices.append(GPUInfo(i, name.decode() if isinstance(name, bytes) else str(name),
-                               total, free, f"{props['major']}.{props['minor']}"))
+                               int(props["totalGlobalMem"]), free,
+                               f"{props['major']}.{props['minor']}"))
     return GPUStatus(True, None, devices=tuple(devices), **base)
 
 

@@ -69,6 +69,14 @@ def _fake_cupy(root, driver, error_status=None, count=1):
             if {error_status!r} is not None:
                 raise CUDARuntimeError({error_status!r})
             return {count}
+        contexts = []  # devices whose memory was measured (a context opened on each)
+        def getDevice():
+            return 0
+        def getDeviceProperties(i):
+            return dict(name=b"Fake H100", totalGlobalMem=80 << 30, major=9, minor=0)
+        def memGetInfo():
+            contexts.append(getDevice())
+            return 70 << 30, 80 << 30
     """))
     return root
 
@@ -100,6 +108,19 @@ def test_cupy_installed_without_gpu_falls_back_to_cpu(tmp_path, case):
             assert {reason!r} in str(exc)
         else:
             raise AssertionError("device='gpu' did not raise")
+    """, extra_path=root)
+
+
+def test_gpu_survey_opens_a_context_on_the_current_device_only(tmp_path):
+    """Each Dask-CUDA worker sees every GPU: a context on each would cost each GPU ~0.5 GB."""
+    root = _fake_cupy(tmp_path, driver=13020, count=3)
+    run_python("""
+        import cupy, gpucal
+        status = gpucal.gpu_status()
+        assert status.available and [d.name for d in status.devices] == ["Fake H100"] * 3
+        assert [d.total_memory for d in status.devices] == [80 << 30] * 3
+        assert [d.free_memory for d in status.devices] == [70 << 30, None, None]
+        assert cupy.cuda.runtime.contexts == [0]
     """, extra_path=root)
 
 
