@@ -239,7 +239,7 @@ def _spread_outliers(image, size, percentiles, lsigma, hsigma, spread, threads, 
         return exact()
     result = state == 1
     for start in range(0, undecided.size, 8192):  # bounded window copies
-        chunk = undecided[start:start + 8192]  # bounded window copies
+        chunk = undecided[start:start + 8192]
         rows, cols = np.divmod(chunk, W)
         rows = _reflect(rows[:, None] - h // 2 + np.arange(h), H)
         cols = _reflect(cols[:, None] - w // 2 + np.arange(w), W)
