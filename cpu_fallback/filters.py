@@ -207,7 +207,9 @@ def spread_outliers(image, size, percentiles, lsigma, hsigma, spread, *, threads
     """
     image = np.ascontiguousarray(image)
     size, percentiles = check_arguments(image, size, percentiles)
-    with np.errstate(invalid="ignore"):  # inf - inf (and 0 · inf) is NaN: never an outlier
+    # inf - inf (and 0 · inf) is NaN: never an outlier; near the float range's ends σ and
+    # the thresholds overflow to ±inf, and compare as such (the compiled path says nothing).
+    with np.errstate(invalid="ignore", over="ignore"):
         return _spread_outliers(image, size, percentiles, lsigma, hsigma, spread, threads,
                                 compiled)
 
