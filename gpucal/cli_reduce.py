@@ -18,9 +18,11 @@ def _reduce(raw_dir, out_dir, **options):
 
 def _dask(args):
     from .dask_executor import DaskExecutor
+    from .device import resolve_device
 
     try:
-        return DaskExecutor(scheduler=args.scheduler, workers=args.workers, gpus=args.gpus)
+        return DaskExecutor(scheduler=args.scheduler, workers=args.workers, gpus=args.gpus,
+                            device=resolve_device(args.device))
     except ImportError as exc:
         raise ValueError(str(exc)) from None
 
@@ -94,7 +96,7 @@ def add_commands(sub, device_help):
                    help="with --executor dask: a running scheduler, e.g. tcp://host:8786")
     p.add_argument("--workers", type=int, metavar="N",
                    help="with --executor threads: N tasks at once; with dask: a local "
-                        "cluster of N processes (default: the CPU count)")
+                        "cluster of N processes (default: the CPU count; 1 on the GPU)")
     p.add_argument("--gpus", action="store_true",
                    help="with --executor dask: one worker per GPU (dask-cuda)")
     p.add_argument("--dry-run", action="store_true",

@@ -40,9 +40,13 @@ class DaskExecutor:
         Address of a running scheduler (``tcp://host:8786``) to connect to.
     workers : int, optional
         Without `client` or `scheduler`: start a LocalCluster of this many worker
-        processes with one thread each (default: the CPU count).
+        processes with one thread each (default: the CPU count; one for `device`
+        "gpu", whose tasks would all share one GPU, each process with its own
+        CUDA context and memory pool).
     gpus : bool, default False
         Start a dask-cuda ``LocalCUDACluster`` instead: one worker per visible GPU.
+    device : {"cpu", "gpu"}, default "cpu"
+        The device the tasks run on (the resolved ``device`` of :func:`gpucal.reduce`).
 
     Raises
     ------
@@ -58,7 +62,7 @@ class DaskExecutor:
 
     name = "dask"
 
-    def __init__(self, client=None, *, scheduler=None, workers=None, gpus=False):
+    def __init__(self, client=None, *, scheduler=None, workers=None, gpus=False, device="cpu"):
         distributed = _distributed()
         self._owned = []  # what close() shuts down
         if client is None:
@@ -74,7 +78,8 @@ class DaskExecutor:
                     cluster = LocalCUDACluster()
                 else:
                     cluster = distributed.LocalCluster(
-                        n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                        n_workers=workers or (1 if device == "gpu" else os.cpu_count() or 1),
+                        threads_per_worker=1,
                         processes=True, dashboard_address=":0")
                 self._owned.append(cluster)
                 client = distributed.Client(cluster)

@@ -283,9 +283,9 @@ def plan_reduction(raw_dir, out_dir=None, *, config=None, nights=None):
     return make_plan(frames, config, skipped), len(frames)
 
 
-def _executor(executor, client, workers):
+def _executor(executor, client, workers, device):
     """(executor object or None for execute()'s default, whether reduce() must close it)
-    for reduce's arguments."""
+    for reduce's arguments (`device` resolved)."""
     if executor == "auto" and workers is None and client is None:
         return None, False
     if executor == "auto":
@@ -301,7 +301,7 @@ def _executor(executor, client, workers):
     if executor == "dask":
         from .dask_executor import DaskExecutor
 
-        return DaskExecutor(client, workers=workers), True
+        return DaskExecutor(client, workers=workers, device=device), True
     if isinstance(executor, str):
         raise ValueError(f"executor must be 'auto', 'serial', 'threads', 'dask' or an "
                          f"executor object; got {executor!r}")
@@ -373,7 +373,8 @@ def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=Fal
     started = time.monotonic()
     plan, frames = plan_reduction(raw_dir, out_dir, config=config, nights=nights)
     scanned = time.monotonic() - started
-    executor, owned = _executor(executor, client, workers)
+    device = resolve_device(device)
+    executor, owned = _executor(executor, client, workers, device)
     try:
         summary = execute(plan, out_dir, executor=executor, device=device, force=force,
                           progress=progress)

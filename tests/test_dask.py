@@ -45,8 +45,14 @@ def test_a_dask_cluster_gives_the_serial_products_and_rows(client, serial_night)
 
 
 def test_auto_with_a_client_means_dask(client):
-    executor, _ = _executor("auto", client, None)  # reduce() closes it: a client passed in stays
+    executor, _ = _executor("auto", client, None, "cpu")  # reduce() closes it: a client passed in stays
     assert isinstance(executor, DaskExecutor) and executor.client is client
+
+
+def test_a_local_cluster_for_the_gpu_has_one_worker():
+    """Tasks on one GPU, each worker with its own CUDA context and pool: one, unless asked."""
+    with DaskExecutor(device="gpu") as executor:  # the tasks would run on the GPU; none do
+        assert len(executor.client.scheduler_info()["workers"]) == 1
 
 
 class _KillAWorker(DaskExecutor):
