@@ -177,6 +177,10 @@ class NumpyBackend:
         """Bytes of scratch per stack value when combining `nframes` frames (band sizing)."""
         return self.scratch_per_value
 
+    def combine_reserve(self, nframes, dtype):
+        """Bytes combining `nframes` frames of `dtype` needs besides its bands (none here)."""
+        return 0
+
     def combine_stack(self, x, mask=None, *, scale=None, minmax=None, extrema=None,
                       sigma=None, method="average", weights=None):
         """Reject and combine a stack in one pass: (value, uncertainty, n).

@@ -263,11 +263,12 @@ def parse_bytes(value):
     return int(size)
 
 
-def _budget(backend, mem_limit):
-    """Bytes a band (and its scratch) may use: mem_limit, within what the device has free."""
+def _budget(backend, mem_limit, reserve=0):
+    """Bytes a band (and its scratch) may use: mem_limit, within what the device has free
+    besides `reserve` (the GPU kernel's local memory)."""
     free = backend.available_memory()
     if backend.device == "gpu":
-        free = GPU_MEMORY_SHARE * free
+        free = max(0, GPU_MEMORY_SHARE * free - reserve)
     elif mem_limit is None:
         return int(min(DEFAULT_CPU_LIMIT, 0.5 * free))
     return int(free if mem_limit is None else min(parse_bytes(mem_limit), free))
@@ -505,8 +506,9 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
             bands = combine_bands(source, client, w, pixel_weights, mem_limit, device=device,
                                   hdu=hdu, unit=unit, **work)
         else:
+            reserve = backend.combine_reserve(source.n, dtype)
             rows = _band_rows(source, dtype, pixel_weights, backend,
-                              _budget(backend, mem_limit))
+                              _budget(backend, mem_limit, reserve))
             if progress is not None and isinstance(source, _FileSource):
                 progress.start(source.n * math.ceil(source.shape[0] / rows))
             bands = ((start, combine_band(source, start, min(start + rows, source.shape[0]),

@@ -433,3 +433,15 @@ def test_gpu_stack_deeper_than_the_kernel_keeps_to_mem_limit():
     output = ny * nx * (4 + 4 + 4 + 2)
     assert pool.total_bytes() - before <= limit + output + (1 << 20)
     np.testing.assert_allclose(to_device(got.data, "cpu"), want.data, rtol=1e-6)
+
+
+@pytest.mark.gpu
+def test_gpu_budget_leaves_the_kernels_local_memory():
+    """The fused kernel's local memory is reserved at launch: deep stacks need GBs of it."""
+    from gpucal._combine_kernel import MAX_FRAMES
+    from gpucal.backend import load_backend
+
+    gpu = load_backend("cupy")
+    shallow, deep = (gpu.combine_reserve(n, np.float32) for n in (5, MAX_FRAMES))
+    assert 0 <= shallow < deep < gpu.available_memory()
+    assert gpu.combine_reserve(MAX_FRAMES + 1, np.float32) == 0  # the generic path

@@ -43,6 +43,11 @@ class CupyBackend(NumpyBackend):
         # its whole-band temporaries need the CPU's measured scratch.
         return self.scratch_per_value if nframes <= MAX_FRAMES else NumpyBackend.scratch_per_value
 
+    def combine_reserve(self, nframes, dtype):
+        # The fused kernel keeps each pixel's values in local memory, which CUDA reserves at
+        # launch for every thread the device can hold: GBs for hundreds of frames.
+        return 0 if nframes > MAX_FRAMES else _combine.launch_reserve(nframes, dtype)
+
     def combine_stack(self, x, mask=None, *, scale=None, minmax=None, extrema=None,
                       sigma=None, method="average", weights=None):
         if len(x) > MAX_FRAMES:  # too deep for per-thread storage: the generic path

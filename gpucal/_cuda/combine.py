@@ -34,6 +34,19 @@ def combine_stack(x, mask, *, scale, minmax, extrema, sigma, method, weights):
                 np.int32(scale is not None))
         scalars = kernel_scalars(method, minmax, extrema, sigma, weights_kind)
         typed = tuple(np.float64(a) if isinstance(a, float) else np.int32(a) for a in scalars)
-        kernel = function(_FILES, f"gpucal_combine_stack<{nframes}, {CTYPES[x.dtype]}>")
+        kernel = _kernel(nframes, x.dtype)
         kernel(blocks(npix), (BLOCK,), args + typed + (value, uncertainty, nkept))
     return value.reshape(shape), uncertainty.reshape(shape), nkept.reshape(shape)
+
+
+def _kernel(nframes, dtype):
+    return function(_FILES, f"gpucal_combine_stack<{nframes}, {CTYPES[np.dtype(dtype)]}>")
+
+
+def launch_reserve(nframes, dtype):
+    """Bytes of local memory a launch of the kernel for `nframes` frames reserves on the device."""
+    dtype = np.dtype(dtype) if np.dtype(dtype) in CTYPES else np.dtype(np.float32)
+    rt, device = cupy.cuda.runtime, cupy.cuda.Device().id
+    threads = (rt.deviceGetAttribute(rt.cudaDevAttrMaxThreadsPerMultiProcessor, device)
+               * rt.deviceGetAttribute(rt.cudaDevAttrMultiProcessorCount, device))
+    return _kernel(nframes, dtype).local_size_bytes * threads
