@@ -139,9 +139,7 @@ def rank_filter(image, size, percentiles, *, threads=1, compiled=None):
     if image.size == 0:
         return out
     # Bands of rows: each thread fills its own; the NumPy path bounds its window copies.
-    per_band = max(1, (1 << 22) // (W * h * w))
-    spans = _bands(H, threads) if use_compiled else [
-        (r, min(r + per_band, H)) for r in range(0, H, per_band)]
+    spans = _bands(H, threads) if use_compiled else _spans(H, max(1, (1 << 22) // (W * h * w)))
 
     def run(span):
         r0, r1 = span
@@ -163,6 +161,11 @@ def outliers(x, sig, lsigma, hsigma):
     Python-float thresholds keep the arrays' precision, as in ccdproc.
     """
     return (x < -lsigma * sig) | (x > hsigma * sig)
+
+
+def spread_test(x, low, high, lsigma, hsigma, spread):
+    """:func:`outliers` with σ = ``(high - low) / spread``: ccdmask's test, given the percentiles."""
+    return outliers(x, (high - low) / float(spread), float(lsigma), float(hsigma))
 
 
 #: Most pixels whose spread test may be left to the exact rank filter, as a fraction of
@@ -247,13 +250,13 @@ def _spread_outliers(image, size, percentiles, lsigma, hsigma, spread, threads, 
         cols = _reflect(cols[:, None] - w // 2 + np.arange(w), W)
         low, high = _select(image[rows[:, :, None], cols[:, None, :]].reshape(-1, h * w),
                             percentiles)
-        result.flat[chunk] = outliers(image.flat[chunk], (high - low) / spread, lsigma, hsigma)
+        result.flat[chunk] = spread_test(image.flat[chunk], low, high, lsigma, hsigma, spread)
     return result
 
 
 def _exact_outliers(image, size, percentiles, lsigma, hsigma, spread, *, threads, compiled):
     low, high = rank_filter(image, size, percentiles, threads=threads, compiled=compiled)
-    return outliers(image, (high - low) / spread, lsigma, hsigma)
+    return spread_test(image, low, high, lsigma, hsigma, spread)
 
 
 def _bins(image, percentiles):
@@ -292,8 +295,12 @@ def _quantize(image, lo, hi, threads):
 
 def _bands(rows, threads):
     """Row ranges, one per thread."""
-    per_band = max(1, math.ceil(rows / max(1, threads)))
-    return [(r, min(r + per_band, rows)) for r in range(0, rows, per_band)]
+    return _spans(rows, max(1, math.ceil(rows / max(1, threads))))
+
+
+def _spans(total, step):
+    """(start, stop) ranges of `step` covering ``range(total)``."""
+    return [(r, min(r + step, total)) for r in range(0, total, step)]
 
 
 def fill_column_gaps(mask, ngood):

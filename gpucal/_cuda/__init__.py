@@ -69,7 +69,7 @@ class CupyBackend(NumpyBackend):
     def spread_outliers(self, image, size, percentiles, lsigma, hsigma, spread):
         # The exact percentiles are cheap here: the fused rank filter, then the test.
         low, high = self.rank_filter(image, size, percentiles)
-        return filters.outliers(image, (high - low) / float(spread), float(lsigma), float(hsigma))
+        return filters.spread_test(image, low, high, lsigma, hsigma, spread)
 
     def median_filter(self, images, size, separable=False):
         size = medians.check_arguments(images, size, separable)
