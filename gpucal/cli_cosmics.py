@@ -20,7 +20,7 @@ def _value(value, header, name):
 
 def _cmd_cosmics(args):
     from .cosmics import cosmicray_lacosmic
-    from .flags import MaskFlag
+    from .flags import MaskFlag, count
     from .frame import Frame
     from .progress import ProgressBar
 
@@ -49,7 +49,7 @@ def _cmd_cosmics(args):
             readnoise = _value(args.readnoise, frame.header, "readnoise")
             out = cosmicray_lacosmic(frame, gain=gain, readnoise=readnoise, **params)
             out.write(target, overwrite=args.overwrite)
-            n = int(((out.mask & int(MaskFlag.COSMIC_RAY)) != 0).sum())  # CuPy: no IntFlag
+            n = count(out.mask, MaskFlag.COSMIC_RAY)
             lines.append(f"  {os.path.basename(path)}: {n} cosmic-ray pixels "
                          f"({100 * n / out.data.size:.3f}%)")
             bar.step()

@@ -75,6 +75,14 @@ def as_bits(values, flag=MaskFlag.USER):
     return values.astype(MASK_DTYPE, copy=False)
 
 
+def count(mask, flag):
+    """How many pixels of a mask (NumPy or CuPy MaskFlag bits) have a bit of `flag` set.
+
+    The flag goes in as a NumPy scalar: CuPy takes no IntFlag operand.
+    """
+    return int(((mask & MASK_DTYPE.type(flag)) != 0).sum())
+
+
 def header_cards():
     """FITS cards ``(keyword, name, comment)`` naming every mask bit."""
     return [(f"{_HEADER_PREFIX}{flag.bit_length() - 1}", flag.name, _DESCRIPTIONS[flag])

@@ -27,6 +27,7 @@ from .badpixels import ccdmask
 from .calibrate import ccd_process
 from .cosmics import cosmicray_lacosmic
 from .flags import MaskFlag
+from .flags import count as count_flagged
 from .frame import Frame
 from .masks import hot_pixel_mask, read_mask, write_mask
 from .masters import make_master_bias, make_master_dark, make_master_flat
@@ -215,8 +216,7 @@ def _science(task, out_dir, config, device):
         else:  # the data are in electrons already (in ADU with NO_GAIN): gain 1
             frame = cosmicray_lacosmic(frame, gain=1.0, readnoise=raw.readnoise,
                                        gain_apply=False, **cosmics)
-            # int(): CuPy takes only plain Python (or NumPy) scalars, not an IntFlag
-            ncosmic = int(((frame.mask & int(MaskFlag.COSMIC_RAY)) != 0).sum())
+            ncosmic = count_flagged(frame.mask, MaskFlag.COSMIC_RAY)
             frame.header["NCOSMIC"] = (ncosmic, "pixels flagged as cosmic rays")
     stats = robust_stats(frame)
     add_robust_stats(frame.header, stats)

@@ -13,6 +13,7 @@ from astropy.nddata import CCDData, StdDevUncertainty, VarianceUncertainty
 
 from _helpers import sha256
 from gpucal import Frame, FrameError, GPUUnavailableError, MaskFlag, gpu_available, to_device
+from gpucal import flags
 from gpucal import io as gio
 
 SAAO = Path(ccdproc.__file__).parent / "tests" / "data" / "a8280271.fits"
@@ -101,6 +102,13 @@ def test_mask_bits_are_decoded_by_name(tmp_path):
     mask = Frame.read(tmp_path / "x.fits", device="cpu").mask
     CR, USER = int(MaskFlag.COSMIC_RAY), int(MaskFlag.USER)
     np.testing.assert_array_equal(mask, [[CR, USER], [USER, CR | USER]])
+
+
+def test_flag_count(backend):
+    CR, BAD = int(MaskFlag.COSMIC_RAY), int(MaskFlag.BAD_PIXEL)
+    mask = backend.asarray(np.array([[CR, BAD], [CR | BAD, 0]], np.uint16))
+    assert flags.count(mask, MaskFlag.COSMIC_RAY) == 2
+    assert flags.count(mask, MaskFlag.COSMIC_RAY | MaskFlag.BAD_PIXEL) == 3
 
 
 def test_unnamed_integer_mask_is_user_flag(tmp_path):
