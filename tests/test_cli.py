@@ -96,7 +96,7 @@ def test_combine_writes_what_the_api_computes(flats, tmp_path, capsys):
                               sigma_clip_low_thresh=2.5, sigma_clip_high_thresh=3,
                               sigma_clip_func="median", sigma_clip_dev_func="mad_std",
                               maxiters=None, minmax_clip=True,
-                              minmax_clip_max=50000)
+                              minmax_clip_max=50000, device="cpu")  # as --device cpu
     written = gpucal.Frame.read(out, device="cpu")
     np.testing.assert_array_equal(written.data, expected.data)
     np.testing.assert_array_equal(written.uncertainty, expected.uncertainty)

@@ -109,17 +109,17 @@ def test_ccdproc_upstream_examples():
 
 # -- where gpucal deliberately differs from ccdproc 2.5.1 ------------------------------------
 
-def test_difference_weighted_average_leaves_out_rejected_weights():
+def test_difference_weighted_average_leaves_out_rejected_weights(backend):
     """ccdproc 2.5.1 keeps masked values' weights in the normalisation (its issue #893)."""
     frames = [CCDData(np.array([[1.0, 2.0]]), mask=np.array([[True, False]]), unit="adu"),
               CCDData(np.array([[10.0, 20.0]]), unit="adu")]
     ref = _ccdproc(frames, method="average", weights=np.array([1.0, 3.0]))
     np.testing.assert_allclose(ref.data, [[7.5, 15.5]])  # 7.5 = 3·10 / (1 + 3): biased
-    got = combine(frames, "average", weights=[1.0, 3.0])
-    np.testing.assert_allclose(got.data, [[10.0, 15.5]])  # only frame 2 has the first pixel
+    got = combine(frames, "average", weights=[1.0, 3.0], device=backend.device)
+    np.testing.assert_allclose(backend.to_numpy(got.data), [[10.0, 15.5]])  # only frame 2 has the first pixel
 
 
-def test_difference_one_nan_does_not_mask_the_whole_pixel():
+def test_difference_one_nan_does_not_mask_the_whole_pixel(backend):
     """ccdproc's default sigma_clip_func=np.ma.mean masks a pixel's stack for one NaN."""
     data, masks = _stack(nan=False)
     data[2, 10, 10] = np.nan
@@ -127,10 +127,10 @@ def test_difference_one_nan_does_not_mask_the_whole_pixel():
     ref = _ccdproc(ccds, sigma_clip=True)  # ccdproc's defaults: np.ma.mean / np.ma.std
     assert ref.mask[10, 10] and np.isnan(ref.data[10, 10])
     got = combine(ccds, sigma_clip=True, sigma_clip_func=np.ma.mean,
-                  sigma_clip_dev_func=np.ma.std)
+                  sigma_clip_dev_func=np.ma.std, device=backend.device)
     expected = np.nanmean(np.delete(data[:, 10, 10], 2))
-    assert not got.bool_mask[10, 10]
-    assert got.data[10, 10] == pytest.approx(expected, rel=1e-6)
+    assert not backend.to_numpy(got.bool_mask)[10, 10]
+    assert backend.to_numpy(got.data)[10, 10] == pytest.approx(expected, rel=1e-6)
 
 
 def test_difference_inf_is_rejected_not_propagated():
@@ -144,7 +144,7 @@ def test_difference_inf_is_rejected_not_propagated():
     assert got.data[3, 3] == pytest.approx(np.mean(np.delete(data[:, 3, 3], 4)), rel=1e-6)
 
 
-def test_difference_rejection_sees_scaled_values():
+def test_difference_rejection_sees_scaled_values(backend):
     """Flats at different levels: ccdproc clips unscaled data and loses whole frames."""
     rng = np.random.default_rng(3)
     levels = np.array([1000, 1100, 900, 1050, 5000.0])
@@ -154,7 +154,7 @@ def test_difference_rejection_sees_scaled_values():
     kwargs = dict(method="average", scale=scale, sigma_clip=True, sigma_clip_low_thresh=1.5,
                   sigma_clip_high_thresh=1.5, **MEAN_STD)
     ccdproc_result = _ccdproc(ccds, dtype=np.float64, **kwargs)
-    got = combine(ccds, dtype=np.float64, **kwargs)
+    got = to_device(combine(ccds, dtype=np.float64, device=backend.device, **kwargs), "cpu")
     # gpucal equals ccdproc given frames scaled beforehand, i.e. clipping like with like
     prescaled = _ccds(data * scale[:, None, None], np.zeros(data.shape, bool))
     like_with_like = _ccdproc(prescaled, dtype=np.float64,
@@ -276,7 +276,7 @@ def test_result_header_unit_and_output_file(tmp_path):
     data, _ = _stack(nan=False)
     paths = _write_frames(tmp_path, data)
     out = tmp_path / "master.fits"
-    got = combine(paths, "median", sigma_clip=True, output_file=out)
+    got = combine(paths, "median", sigma_clip=True, output_file=out, device="cpu")
     assert got.unit == u.adu and got.header["IMAGETYP"] == "flat" and got.header["FRAMENO"] == 0
     assert got.header["NCOMBINE"] == N
     history = " ".join(str(h) for h in got.header["HISTORY"])
@@ -387,13 +387,15 @@ def test_files_are_read_once_in_bands(tmp_path, monkeypatch):
     original = gio.FitsStack.rows
     monkeypatch.setattr(gio.FitsStack, "rows",
                         lambda self, i, a, b: reads.append((i, a, b)) or original(self, i, a, b))
-    tiled = combine(paths, "median", mem_limit=6 * 30 * 80 * 5)  # about 5 rows a band
+    # the CPU's band sizes (the GPU budgets its own scratch per value)
+    tiled = combine(paths, "median", mem_limit=6 * 30 * 80 * 5, device="cpu")  # ~5 rows a band
     per_file = {i: sorted((a, b) for j, a, b in reads if j == i) for i in range(6)}
     for spans in per_file.values():
         assert len(spans) > 5
         assert spans[0][0] == 0 and spans[-1][1] == 50
         assert all(b == c for (_, b), (c, _) in zip(spans, spans[1:])), "rows read twice or skipped"
-    whole = combine([Frame(d, mask=m) for d, m in zip(data.astype(np.float32), masks)], "median")
+    whole = combine([Frame(d, mask=m) for d, m in zip(data.astype(np.float32), masks)], "median",
+                    device="cpu")
     np.testing.assert_array_equal(tiled.data, whole.data)
     np.testing.assert_array_equal(tiled.mask, whole.mask)
 
