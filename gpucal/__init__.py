@@ -15,7 +15,7 @@ from .combine import Combiner, combine
 from .cosmics import cosmicray_lacosmic, detect_cosmics
 from .device import GPUStatus, gpu_available, gpu_status, resolve_device
 from .errors import FrameError, GPUUnavailableError, MissingKeywordError, OutputBusyError
-from .execute import reduce
+from .pipeline.execute import reduce
 from .flags import MaskFlag
 from .frame import Frame
 from .masks import combine_masks, hot_pixel_mask, read_mask, static_mask, write_mask

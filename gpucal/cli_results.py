@@ -2,7 +2,7 @@
 
 import json
 
-from .results import FIELDS, ResultsDB
+from .pipeline.results import FIELDS, ResultsDB
 
 _DEFAULT_COLUMNS = ("path", "kind", "night", "status")
 

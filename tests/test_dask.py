@@ -10,11 +10,11 @@ import pytest
 import gpucal
 from gpucal import Frame
 from gpucal.cli import main
-from gpucal.execute import _executor, execute, plan_reduction
+from gpucal.pipeline.execute import _executor, execute, plan_reduction
 from test_reduce import N_PRODUCTS, assert_same_products, products, rows, simulate
 
 distributed = pytest.importorskip("distributed")
-from gpucal.dask_executor import DaskExecutor  # noqa: E402
+from gpucal.pipeline.dask_executor import DaskExecutor  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""gpucal.plan: header scan, classification, grouping, calibration choice (no pixels)."""
+"""gpucal.pipeline.plan: header scan, classification, grouping, calibration choice (no pixels)."""
 
 import dataclasses
 import os
@@ -10,7 +10,7 @@ import pytest
 from astropy.io import fits
 from astropy.time import Time
 
-from gpucal.plan import (Choice, InstrumentConfig, MasterTask, Plan, RawFrame, ScienceTask,
+from gpucal.pipeline.plan import (Choice, InstrumentConfig, MasterTask, Plan, RawFrame, ScienceTask,
                          load_config, make_plan, scan)
 
 from _helpers import sha256
@@ -306,7 +306,7 @@ def test_describe_content():
               frame("s1", "science", 60370.2, exptime=60.0),
               dataclasses.replace(frame("x", "science", 60370.0), kind="unknown",
                                   imagetyp="arc")]
-    from gpucal.plan import Skipped
+    from gpucal.pipeline.plan import Skipped
     text = make_plan(frames, skipped=[Skipped("/raw/bad.fits", "truncated")]).describe()
     assert "night 2024-03-01" in text
     assert "bias group INSTRUME=CAM" in text and ": 2 frames, 1 master(s)" in text

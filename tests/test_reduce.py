@@ -28,8 +28,8 @@ import gpucal
 from _helpers import sha256
 from gpucal import Frame, MaskFlag, OutputBusyError
 from gpucal.cli import main
-from gpucal.execute import ThreadExecutor, execute, plan_reduction
-from gpucal.results import ResultsDB
+from gpucal.pipeline.execute import ThreadExecutor, execute, plan_reduction
+from gpucal.pipeline.results import ResultsDB
 from gpucal.simulate import simulate_night
 
 NIGHT = "2026-11-20"
@@ -401,7 +401,7 @@ def test_input_errors(tmp_path, capsys):
 
 def test_one_run_at_a_time(tmp_path):
     simulate(tmp_path / "raw", n_science=1)
-    from gpucal.execute import _Lock
+    from gpucal.pipeline.execute import _Lock
 
     with _Lock(tmp_path / "out"):
         with pytest.raises(OutputBusyError, match="another gpucal run"):

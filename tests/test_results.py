@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from gpucal import cli_results
-from gpucal.results import DB_NAME, SCHEMA_VERSION, Record, ResultsDB, file_checksum
+from gpucal.pipeline.results import DB_NAME, SCHEMA_VERSION, Record, ResultsDB, file_checksum
 
 
 def _records():
@@ -170,7 +170,7 @@ def test_newer_schema_and_foreign_files_are_refused(tmp_path):
 
 
 def test_a_record_survives_a_killed_writer(tmp_path):
-    code = ("import os, signal\nfrom gpucal.results import Record, ResultsDB\n"
+    code = ("import os, signal\nfrom gpucal.pipeline.results import Record, ResultsDB\n"
             f"db = ResultsDB({str(tmp_path)!r})\n"
             "db.record(Record('bias.fits', 'bias', stats={'QUANT500': 1.5}))\n"
             "os.kill(os.getpid(), signal.SIGKILL)\n")

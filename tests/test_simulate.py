@@ -4,7 +4,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.nddata import CCDData
 
-from gpucal.plan import make_plan, scan
+from gpucal.pipeline.plan import make_plan, scan
 from gpucal.simulate import simulate_night
 
 

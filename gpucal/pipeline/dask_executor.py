@@ -1,6 +1,6 @@
 """Running a night's plan on a Dask cluster (``dask.distributed``): ``--executor dask``.
 
-The driver (:func:`gpucal.execute.execute`) still plans, orders the waves and alone
+The driver (:func:`gpucal.pipeline.execute.execute`) still plans, orders the waves and alone
 writes the results database; the cluster runs each wave's tasks. Tasks are pure
 functions of (task, OUT_DIR, configuration, device) that read raw frames and masters
 from the shared filesystem and write their product atomically, so a task that dies with
@@ -55,7 +55,7 @@ class DaskExecutor:
 
     Examples
     --------
-    >>> from gpucal.dask_executor import DaskExecutor
+    >>> from gpucal.pipeline.dask_executor import DaskExecutor
     >>> with DaskExecutor(workers=2) as executor:          # doctest: +SKIP
     ...     gpucal.reduce("raw", "out", executor=executor)
     """

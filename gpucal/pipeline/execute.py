@@ -1,8 +1,8 @@
 """Running a night's plan: the executor seam, the driver that records results, and reduce().
 
-:func:`execute` runs a :class:`~gpucal.plan.Plan` in waves — bias, dark and flat
+:func:`execute` runs a :class:`~gpucal.pipeline.plan.Plan` in waves — bias, dark and flat
 masters, then masks, then science frames — handing each wave's tasks to an
-executor, which calls :func:`gpucal.tasks.run_task` on them where it likes and
+executor, which calls :func:`gpucal.pipeline.tasks.run_task` on them where it likes and
 gives back their records. Only the driver writes the results database, one
 transaction per product, after the product's file is complete. So a run killed
 at any point leaves finished products recorded, at most temporary files (swept
@@ -22,13 +22,13 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
-from .backend import load_backend
-from .device import resolve_device
-from .errors import OutputBusyError
-from .io import TEMPORARY_NAME
+from ..backend import load_backend
+from ..device import resolve_device
+from ..errors import OutputBusyError
+from ..io import TEMPORARY_NAME
 from .plan import (CALIBRATIONS, InstrumentConfig, calibration_missing, load_config,
                    make_plan, scan)
-from .progress import ProgressBar
+from ..progress import ProgressBar
 from .results import Record, ResultsDB
 from .tasks import dependencies, run_task, task_record
 
@@ -43,7 +43,7 @@ class SerialExecutor:
 
     An executor has a ``name`` and ``map(function, tasks)``, which yields
     ``function(task)`` for every task, in any order. The functions are pure
-    (:func:`gpucal.tasks.run_task` with its arguments bound), so an executor may run
+    (:func:`gpucal.pipeline.tasks.run_task` with its arguments bound), so an executor may run
     them in other processes or on other machines that see OUT_DIR.
     """
 
@@ -202,7 +202,7 @@ def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=
     Parameters
     ----------
     plan : Plan
-        From :func:`gpucal.plan.make_plan`.
+        From :func:`gpucal.pipeline.plan.make_plan`.
     out_dir : str or path-like
         Created if missing; holds the products and the results database
         (``gpucal.sqlite``). One run at a time: a second one raises OutputBusyError.
@@ -255,7 +255,7 @@ def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=
 
 
 def plan_reduction(raw_dir, out_dir=None, *, config=None, nights=None):
-    """Scan RAW_DIR and plan its reduction: :func:`gpucal.plan.scan` + ``make_plan``.
+    """Scan RAW_DIR and plan its reduction: :func:`gpucal.pipeline.plan.scan` + ``make_plan``.
 
     Parameters
     ----------
@@ -263,7 +263,7 @@ def plan_reduction(raw_dir, out_dir=None, *, config=None, nights=None):
     out_dir : str or path-like, optional
         Checked not to lie inside `raw_dir` (products would be scanned as raw frames).
     config : InstrumentConfig, str or path-like, optional
-        A configuration, or a TOML file for :func:`gpucal.plan.load_config`.
+        A configuration, or a TOML file for :func:`gpucal.pipeline.plan.load_config`.
     nights : str, optional
         fnmatch glob on night names.
 
@@ -312,8 +312,8 @@ def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=Fal
            progress=False, executor="auto", client=None, workers=None):
     """Reduce every night under RAW_DIR into OUT_DIR: masters, masks, calibrated science.
 
-    Scans the FITS headers (:func:`gpucal.plan.scan`), plans the reduction
-    (:func:`gpucal.plan.make_plan`) and runs it (:func:`execute`). Each
+    Scans the FITS headers (:func:`gpucal.pipeline.plan.scan`), plans the reduction
+    (:func:`gpucal.pipeline.plan.make_plan`) and runs it (:func:`execute`). Each
     science frame is overscan-subtracted, trimmed, gain-corrected, bias-, dark-
     and flat-corrected with the closest masters of its signature, masked
     (hot pixels, bad pixels, saturation), cleaned of cosmic rays (L.A.Cosmic)
@@ -326,7 +326,7 @@ def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=Fal
     raw_dir, out_dir : str or path-like
     config : InstrumentConfig, str or path-like, optional
         The instrument configuration or its TOML file; default
-        :func:`gpucal.plan.load_config()`.
+        :func:`gpucal.pipeline.plan.load_config()`.
     device : {"auto", "cpu", "gpu"}, optional
     nights : str, optional
         fnmatch glob on night names, e.g. ``"2026-11-*"``.
@@ -337,7 +337,7 @@ def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=Fal
         "serial": one task at a time; "threads": `workers` tasks at a time in this
         process (:class:`ThreadExecutor`, default one per CPU); "auto": "dask" with
         a `client`, "threads" on the CPU or with `workers`, else "serial"; "dask": a
-        :class:`gpucal.dask_executor.DaskExecutor` on `client`, or on a new
+        :class:`gpucal.pipeline.dask_executor.DaskExecutor` on `client`, or on a new
         LocalCluster of `workers` processes (closed at the end); an object: see
         :func:`execute`. The products and records are the same with every executor.
     client : distributed.Client, optional

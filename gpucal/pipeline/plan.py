@@ -30,8 +30,8 @@ from pathlib import Path
 from astropy.io import fits
 from astropy.time import Time
 
-from .errors import FrameError
-from .io import pick_hdu
+from ..errors import FrameError
+from ..io import pick_hdu
 
 __all__ = ["Choice", "InstrumentConfig", "MaskTask", "MasterTask", "Plan", "RawFrame",
            "ScienceTask", "Skipped", "load_config", "make_plan", "scan"]
@@ -172,7 +172,7 @@ def load_config(path=None):
     Examples
     --------
     >>> from pathlib import Path
-    >>> from gpucal.plan import load_config
+    >>> from gpucal.pipeline.plan import load_config
     >>> _ = Path("instrument.toml").write_text('''
     ... night_offset_hours = 10
     ... [aliases]
@@ -372,7 +372,7 @@ def scan(raw_dir, nights=None, config=None):
     >>> import os
     >>> import numpy as np
     >>> from astropy.io import fits
-    >>> from gpucal.plan import scan
+    >>> from gpucal.pipeline.plan import scan
     >>> os.makedirs("scan_example/2024-03-01")
     >>> for name, imagetyp in [("b1", "Bias Frame"), ("s1", "LIGHT")]:
     ...     header = fits.Header({"IMAGETYP": imagetyp, "DATE-OBS": "2024-03-01T22:10:00",
@@ -626,7 +626,7 @@ def make_plan(frames, config=None, skipped=()):
 
     Examples
     --------
-    >>> from gpucal.plan import RawFrame, make_plan
+    >>> from gpucal.pipeline.plan import RawFrame, make_plan
     >>> sig = (("INSTRUME", "CAM"), ("NAXIS1", 10), ("NAXIS2", 8))
     >>> frames = [RawFrame(f"/raw/b{i}.fits", "bias", "2024-03-01", 60370.8 + i / 100, 0.0,
     ...                    (8, 10), sig) for i in range(3)]
@@ -695,7 +695,7 @@ class Plan:
 
         Examples
         --------
-        >>> from gpucal.plan import RawFrame, make_plan
+        >>> from gpucal.pipeline.plan import RawFrame, make_plan
         >>> frame = RawFrame("/raw/s1.fits", "science", "2024-03-01", 60370.9, 30.0, (8, 10),
         ...                  (("FILTER", "R"),))
         >>> print(make_plan([frame]).describe())

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ._version import __version__
+from .._version import __version__
 
 DB_NAME = "gpucal.sqlite"
 SCHEMA_VERSION = 1

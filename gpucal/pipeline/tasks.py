@@ -1,8 +1,8 @@
 """The tasks of a night's reduction, each a pure function of (task, out_dir, config, device).
 
-:func:`run_task` makes the product of one :mod:`gpucal.plan` task — a master
+:func:`run_task` makes the product of one :mod:`gpucal.pipeline.plan` task — a master
 calibration, a mask or a calibrated science frame — writes it under OUT_DIR
-atomically and returns its :class:`~gpucal.results.Record`. It reads only the
+atomically and returns its :class:`~gpucal.pipeline.results.Record`. It reads only the
 task's raw inputs and the masters the task names (products of earlier tasks in
 OUT_DIR), never writes the database and never raises for a bad input: a
 failure comes back as a record with status 'failed' and the reason. So any
@@ -22,18 +22,18 @@ from pathlib import Path
 from astropy import units as u
 from astropy.io import fits
 
-from .backend import to_device
-from .badpixels import ccdmask
-from .calibrate import ccd_process
-from .cosmics import cosmicray_lacosmic
-from .flags import MaskFlag
-from .flags import count as count_flagged
-from .frame import Frame
-from .masks import hot_pixel_mask, read_mask, write_mask
-from .masters import make_master_bias, make_master_dark, make_master_flat
+from ..backend import to_device
+from ..badpixels import ccdmask
+from ..calibrate import ccd_process
+from ..cosmics import cosmicray_lacosmic
+from ..flags import MaskFlag
+from ..flags import count as count_flagged
+from ..frame import Frame
+from ..masks import hot_pixel_mask, read_mask, write_mask
+from ..masters import make_master_bias, make_master_dark, make_master_flat
 from .plan import CALIBRATIONS, MasterTask, MaskTask, ScienceTask, header_number
 from .results import Record, file_checksum
-from .robust import KEYS, add_robust_stats, robust_stats
+from ..robust import KEYS, add_robust_stats, robust_stats
 
 __all__ = ["dependencies", "run_task", "task_record"]
 
