@@ -157,18 +157,52 @@ def _pixels(image, rows=slice(None)):
     return data
 
 
+# A CCD's raw counts, however the acquisition program spells them, are ADU (astropy reads
+# "DN" and "count" as other units, and the gain in electron/adu would not cancel them).
+_ADU = {"adu", "adus", "dn", "dns", "count", "counts", "ct", "cts", "data number"}
+_ELECTRON = {"electron", "electrons", "e-", "e"}
+
+
+def parse_unit(text):
+    """The astropy unit a BUNIT value names, raw counts' spellings (DN, count...) as ADU.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    astropy.units.UnitBase or None
+        None for an empty string.
+
+    Raises
+    ------
+    ValueError
+        If astropy does not understand the unit.
+
+    Examples
+    --------
+    >>> from gpucal.io import parse_unit
+    >>> parse_unit("DN"), parse_unit("Counts"), parse_unit("ELECTRONS/S")
+    (Unit("adu"), Unit("adu"), Unit("electron / s"))
+    """
+    from astropy.nddata import CCDData
+
+    text = str(text).strip()
+    if not text:
+        return None
+    low = text.lower()
+    if low in _ADU or low in _ELECTRON:
+        return u.adu if low in _ADU else u.electron
+    # the spellings CCDData.read accepts, so both read the same files
+    return u.Unit(CCDData.known_invalid_fits_unit_strings.get(text, text))
+
+
 def _unit(header, unit, path):
     if unit is not None:
         return u.Unit(unit)
-    text = str(header.get("BUNIT", "")).strip()
-    if not text:
-        return None
-    from astropy.nddata import CCDData  # imported only when a file has a BUNIT
-
-    # The spellings CCDData.read accepts, so both read the same files.
-    text = "adu" if text.lower() == "adu" else CCDData.known_invalid_fits_unit_strings.get(text, text)
     try:
-        return u.Unit(text)
+        return parse_unit(header.get("BUNIT", ""))
     except ValueError:
         raise FrameError(f"{path}: BUNIT = {header['BUNIT']!r} is not a unit astropy "
                          "understands; pass unit= to override it") from None

@@ -10,8 +10,9 @@ import pytest
 from astropy.io import fits
 from astropy.time import Time
 
-from gpucal.pipeline.plan import (Choice, InstrumentConfig, MasterTask, Plan, RawFrame, ScienceTask,
-                         load_config, make_plan, scan)
+from gpucal.pipeline.config import InstrumentConfig, load_config
+from gpucal.pipeline.plan import Choice, MasterTask, Plan, ScienceTask, make_plan
+from gpucal.pipeline.scan import RawFrame, scan
 
 from _helpers import sha256
 
@@ -77,14 +78,15 @@ def test_signature_values_missing_keyword_is_none(tmp_path):
     assert s.exptime == 30.0 and s.flags == ()
 
 
-def test_night_from_subdirectory_and_from_date_with_noon_offset(tmp_path):
+def test_night_from_date_never_from_folders_noon_to_noon_ut(tmp_path):
+    """Folders by target or camera are common: a night is told from DATE-OBS alone."""
     write(tmp_path / "run-A" / "deep" / "x.fits", "bias", date="2024-03-05T03:00:00")
     write(tmp_path / "evening.fits", "bias", date="2024-03-01T23:00:00")
     write(tmp_path / "morning.fits", "bias", date="2024-03-02T05:00:00")
     write(tmp_path / "noon.fits", "bias", date="2024-03-02T12:30:00")
     write(tmp_path / "nodate.fits", "bias", date=None)
     nights = {os.path.basename(f.path): f.night for f in scan(tmp_path)[0]}
-    assert nights == {"x.fits": "run-A", "evening.fits": "2024-03-01",
+    assert nights == {"x.fits": "2024-03-04", "evening.fits": "2024-03-01",
                       "morning.fits": "2024-03-01", "noon.fits": "2024-03-02",
                       "nodate.fits": "unknown"}
     config = dataclasses.replace(InstrumentConfig(), night_offset_hours=6.0)
@@ -146,12 +148,12 @@ def test_gzip_and_suffixes_found(tmp_path):
 
 def test_nights_glob(tmp_path):
     for night in ("2024-03-01", "2024-03-02", "2024-04-01"):
-        write(tmp_path / night / "b.fits", "bias")
-    (tmp_path / "2024-04-01" / "junk.fits").write_bytes(b"junk")  # never opened
+        write(tmp_path / "target" / f"b{night}.fits", "bias", date=f"{night}T21:00:00")
+    (tmp_path / "junk.fits").write_bytes(b"junk")
     write(tmp_path / "loose.fits", "bias", date="2024-03-07T22:00:00")
     frames, skipped = scan(tmp_path, nights="2024-03-*")
-    assert [f.night for f in frames] == ["2024-03-01", "2024-03-02", "2024-03-07"]
-    assert skipped == ()
+    assert [f.night for f in frames] == ["2024-03-07", "2024-03-01", "2024-03-02"]
+    assert [os.path.basename(s.path) for s in skipped] == ["junk.fits"]  # of no night
 
 
 def test_missing_and_empty_directory(tmp_path):
@@ -253,7 +255,12 @@ def test_fallback_ierr1_and_missing_ierr2():
               frame("f", "flat", 60370.0, filt="V"),
               frame("f2", "flat", 60370.1, filt="B", binning=2),
               frame("s", "science", 60370.2, filt="R")]
-    plan = make_plan(frames)
+    refused = make_plan(frames).science[0]  # by default, never a flat of another filter
+    assert refused.flat is None and refused.flags["IERR_FLAT"] == 2
+    assert refused.flags["NO_FLAT"] and refused.flags["FLAT_FALLBACK_REFUSED"]
+    assert "allow_fallback.flat = false" in make_plan(frames).describe()
+    config = InstrumentConfig(allow_fallback={"bias": True, "dark": True, "flat": True})
+    plan = make_plan(frames, config)
     task = plan.science[0]
     assert task.bias.ierr == 1 and task.flags["IERR_BIAS"] == 1  # same shape and binning
     assert task.flat.ierr == 1 and "_V_" in task.flat.output  # binning 2 is no fallback
@@ -306,7 +313,7 @@ def test_describe_content():
               frame("s1", "science", 60370.2, exptime=60.0),
               dataclasses.replace(frame("x", "science", 60370.0), kind="unknown",
                                   imagetyp="arc")]
-    from gpucal.pipeline.plan import Skipped
+    from gpucal.pipeline.scan import Skipped
     text = make_plan(frames, skipped=[Skipped("/raw/bad.fits", "truncated")]).describe()
     assert "night 2024-03-01" in text
     assert "bias group INSTRUME=CAM" in text and ": 2 frames, 1 master(s)" in text
@@ -339,10 +346,15 @@ def test_config_defaults():
     assert "flat field" in config.aliases["flat"] and "zero" in config.aliases["bias"]
     assert config.signature["science"][-1] == "FILTER" and "FILTER" not in config.signature["dark"]
     assert config.maxtimespan_hours == {"bias": 12.0, "dark": 12.0, "flat": 12.0}
-    assert config.night_offset_hours == 12.0
+    assert config.night_offset_hours is None and config.site_longitude is None  # noon UT
+    assert config.preset == "auto" and config.allow_fallback == {"bias": True, "dark": True,
+                                                                 "flat": False}
     assert config.keywords == {"date": "DATE-OBS", "mjd": "MJD-OBS",
+                               "time": ("TIME-OBS", "UT", "UTSTART", "UT-START", "TIME_OBS"),
                                "exptime": ("EXPTIME", "EXPOSURE"), "imagetyp": "IMAGETYP",
-                               "gain": ("GAIN", "EGAIN"), "readnoise": ("RDNOISE", "READNOIS", "RON"),
+                               "gain": ("EGAIN", "GAIN"), "gain_setting": (),
+                               "readnoise": ("RDNOISE", "READNOIS", "RON", "READNOISE"),
+                               "longitude": ("SITELONG", "LONG-OBS", "OBSGEO-L"),
                                "biassec": "BIASSEC", "trimsec": "TRIMSEC"}
     assert config.saturation == 65535.0
     assert config.combine == {"bias": {}, "dark": {}, "flat": {}}

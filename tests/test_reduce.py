@@ -88,8 +88,8 @@ def test_a_night_makes_every_product_and_records_it(night):
     assert summary.failed == [] and summary.skipped == [] and summary.frames == 17
     assert dict(summary.made) == {"bias": 1, "dark": 2, "flat": 2, "hot_pixels": 2,
                                   "ccdmask": 2, "science": 4}
-    assert summary.flagged == 0 and set(summary.stage_seconds) == {"scan", "masters", "masks",
-                                                                    "science"}
+    assert summary.flagged == 0 and set(summary.stage_seconds) == {"scan", "detector", "masters",
+                                                                    "masks", "science"}
     with ResultsDB(out, create=False) as db:
         records = db.records()
     assert len(records) == N_PRODUCTS and all(r.status == "ok" for r in records)
@@ -104,7 +104,11 @@ def test_a_night_makes_every_product_and_records_it(night):
         assert all(c["checksum"] for c in r.calibrations.values())
         assert r.flags["IERR_BIAS"] == r.flags["IERR_DARK"] == r.flags["IERR_FLAT"] == 0
         assert r.stats["NCOSMIC"] > 0 and r.stats["NPOINTS"] > 0.9 * 96 * 96
-        assert r.parameters == {"cosmics": {"enabled": True}} and r.signature["FILTER"] in "VR"
+        assert r.parameters["cosmics"] == {"enabled": True} and r.signature["FILTER"] in "VR"
+        assert r.parameters["readout"] == {  # what the product was made with, and whence
+            "unit": "adu", "unit_source": "header BUNIT='adu'",
+            "gain": [1.5, None, "header GAIN"], "readnoise": [6.0, None, "header RDNOISE"]}
+        assert (r.stats["GAIN"], r.stats["GAINSRC"]) == (1.5, "header GAIN")
 
 
 def test_raw_files_are_never_modified(night):

@@ -26,9 +26,11 @@ from ..backend import load_backend
 from ..device import resolve_device
 from ..errors import OutputBusyError
 from ..io import TEMPORARY_NAME
-from .plan import (CALIBRATIONS, InstrumentConfig, calibration_missing, load_config,
-                   make_plan, scan)
 from ..progress import ProgressBar
+from .config import CALIBRATIONS, InstrumentConfig, load_config
+from .detector import complete
+from .plan import make_plan
+from .scan import scan
 from .results import Record, ResultsDB
 from .tasks import dependencies, run_task, task_record
 
@@ -97,9 +99,15 @@ class Summary:
     made: Counter = field(default_factory=Counter)  # kind -> products made this run
     reused: int = 0  # products already up to date
     failed: list = field(default_factory=list)  # Records of products that failed
-    flagged: int = 0  # science frames made with a missing or fallback calibration
+    attention: dict = field(default_factory=dict)  # science output -> its reasons (text)
+    notes: list = field(default_factory=list)  # said once per run: assumptions, measurements
     stage_seconds: dict = field(default_factory=dict)
     seconds: float = 0.0
+
+    @property
+    def flagged(self):
+        """Science frames made with a missing or fallback calibration or a skipped step."""
+        return len(self.attention)
 
     @property
     def products(self):
@@ -112,11 +120,13 @@ class Summary:
         stages = ", ".join(f"{k} {v:.1f} s" for k, v in self.stage_seconds.items())
         lines = [f"{self.frames} raw frames, {len(self.skipped)} skipped; "
                  f"products made: {made}; up to date already: {self.reused}",
-                 f"science frames flagged (missing or fallback calibration): {self.flagged}; "
-                 f"failed: {len(self.failed)}",
+                 f"science frames flagged (missing or fallback calibration, skipped step): "
+                 f"{self.flagged}; failed: {len(self.failed)}",
                  f"time {self.seconds:.1f} s on the {self.device.upper()} "
                  f"({self.executor} executor): {stages}",
                  f"products in {self.out_dir}; table: gpucal list {self.out_dir}"]
+        lines += [f"  {note}" for note in self.notes]
+        lines += [f"  flagged {path}: {why}" for path, why in sorted(self.attention.items())]
         lines += [f"  skipped {r.inputs[0]}: {r.reason}" for r in self.skipped]
         lines += [f"  FAILED {r.path}: {r.reason}" for r in self.failed]
         return lines
@@ -159,6 +169,42 @@ def _unusable(plan):
                    inputs=(path,)) for path, reason in sorted(reasons)]
 
 
+_REASONS = {
+    "NO_BIAS": "no bias", "NO_DARK": "no dark", "NO_FLAT": "not flat-fielded (no flat)",
+    "FLAT_FALLBACK_REFUSED": "a flat of another signature (filter) exists but is not "
+                             "applied (allow_fallback.flat)",
+    "BIAS_FALLBACK_REFUSED": "another signature's bias not applied",
+    "DARK_FALLBACK_REFUSED": "another signature's dark not applied",
+    "NO_GAIN": "no e-/ADU (data left in ADU)", "NO_RDNOISE": "no read noise (no UNCERT)",
+    "NO_COSMICS": "cosmic rays not cleaned (no read noise)",
+    "DARK_UNSCALED": "dark not scaled (exposure unknown)", "MASK_MISSING": "a mask is missing",
+    "NO_DATE": "no date", "NO_EXPTIME": "no exposure time"}
+
+
+def attention(flags):
+    """Why a science product needs a look (its missing or fallback calibrations, skipped
+    steps), as text; '' when nothing."""
+    reasons = [f"{kind} of another signature (IERR_{kind.upper()}=1)" for kind in CALIBRATIONS
+               if flags.get(f"IERR_{kind.upper()}") == 1]
+    reasons += [text for key, text in _REASONS.items() if flags.get(key) is True]
+    reasons += [f"its {key[:-8].lower()} master was not made" for key, v in flags.items()
+                if key.endswith("_MISSING") and key != "MASK_MISSING" and v is True]
+    return "; ".join(reasons)
+
+
+def _notes(plan):
+    """What the run assumed, said once: raw units, how nights were told."""
+    notes = []
+    assumed = sum(f.unit_source.startswith("assumed") for f in plan.frames)
+    if assumed:
+        notes.append(f"{assumed} of {len(plan.frames)} raw frames have no BUNIT: taken as ADU")
+    for source, n in Counter(f.night_source for f in plan.frames if f.mjd is not None).items():
+        if source.startswith("noon UT"):
+            notes.append(f"nights of {n} frames run from noon UT to noon UT: no site longitude "
+                         "in their headers or the configuration (site_longitude)")
+    return notes
+
+
 def _up_to_date(db, task):
     rec = db.get(task.output)
     if rec is None or rec.work() != task_record(task).work() or not db.done(task.output):
@@ -187,8 +233,6 @@ def _run_wave(db, executor, function, tasks, force, summary, bar):
         if rec.status == "ok":
             rec = _with_checksums(db, rec)
             summary.made[rec.kind] += 1
-            if rec.kind == "science" and calibration_missing(rec.flags):
-                summary.flagged += 1
         else:
             summary.failed.append(rec)
         db.record(rec)
@@ -238,6 +282,10 @@ def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=
         for rec in _unusable(plan):
             db.record(rec)
             summary.skipped.append(rec)
+        measured = time.monotonic()
+        plan, notes = complete(plan, device)
+        summary.notes = _notes(plan) + [f"measured {n}" for n in notes]
+        summary.stage_seconds["detector"] = time.monotonic() - measured
         for stage, waves in stages:
             stage_started = time.monotonic()
             bar = None
@@ -249,6 +297,10 @@ def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=
             if bar:
                 bar.finish()
             summary.stage_seconds[stage] = time.monotonic() - stage_started
+        for task in plan.science:  # made now or before: every one that needs a look
+            rec = db.get(task.output)
+            if rec is not None and rec.status == "ok" and attention(rec.flags):
+                summary.attention[task.output] = attention(rec.flags)
         _sweep(out_dir)  # what tasks lost with a worker left behind
     summary.seconds = time.monotonic() - started
     return summary

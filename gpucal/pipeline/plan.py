@@ -1,413 +1,54 @@
-"""Whole-night planning: scan FITS headers, classify, group, choose calibrations.
+"""Whole-night planning: group the scanned frames, choose calibrations, make the tasks.
 
-The layer ``gpucal reduce`` runs first, and ``--dry-run`` stops after. It is pure
-and header-only: :func:`scan` reads the header of each file's first image HDU
-(never pixels, never a write), :func:`make_plan` turns frames into tasks. The
-tasks are frozen dataclasses of inputs and parameters that an executor (serial,
-or Dask) runs in order: ``plan.masters`` (bias, then dark, then flat masters, so
-each master's calibrations come before it), ``plan.masks``, ``plan.science``.
+The layer ``gpucal reduce`` runs after the header scan (:mod:`.scan`), and ``--dry-run``
+stops after. It is pure: :func:`make_plan` turns frames into tasks, frozen dataclasses of
+inputs and parameters that an executor (serial, threads, Dask) runs in order:
+``plan.masters`` (bias, then dark, then flat masters, so each master's calibrations come
+before it), ``plan.masks``, ``plan.science``.
 
 The behaviour follows filabres (nicocardiel/filabres): calibrations are grouped
 per night by an instrument's *signature* keywords and split into time blocks
 anchored at their first frame; each frame is calibrated with the master of its
 signature closest in time, signed ``delta_mjd = mjd(calibration) - mjd(frame)``
 in days, and ``IERR`` = 0 (found), 1 (no master of that signature: the closest of
-the same shape and binning instead) or 2 (none at all).
+the same shape and binning instead, where ``allow_fallback`` permits: by default for
+bias and darks, never a flat of another filter) or 2 (none used).
 """
 
 import copy
-import fnmatch
-import math
 import os
 import re
-import tomllib
-import warnings
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from pathlib import Path
+from dataclasses import dataclass, replace
 
-from astropy.io import fits
-from astropy.time import Time
+from .config import CALIBRATIONS, InstrumentConfig
+from .headers import Sourced
+from .scan import FITS_SUFFIXES
 
-from ..errors import FrameError
-from ..io import pick_hdu
-
-__all__ = ["Choice", "InstrumentConfig", "MaskTask", "MasterTask", "Plan", "RawFrame",
-           "ScienceTask", "Skipped", "load_config", "make_plan", "scan"]
-
-KINDS = ("bias", "dark", "flat", "science")
-CALIBRATIONS = ("bias", "dark", "flat")
-FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz")
-_MJD0 = datetime(1858, 11, 17)
-_BASE = ("INSTRUME", "DETECTOR", "NAXIS1", "NAXIS2", "XBINNING", "YBINNING", "READMODE")
-_DEFAULTS = {
-    "aliases": {"bias": ("bias", "zero", "bias frame"), "dark": ("dark", "dark frame"),
-                "flat": ("flat", "flatfield", "skyflat", "domeflat", "flat field", "flat frame"),
-                "science": ("light", "object", "science", "light frame")},
-    "signature": {"bias": _BASE, "dark": _BASE, "flat": _BASE + ("FILTER",),
-                  "science": _BASE + ("FILTER",)},
-    "maxtimespan_hours": {"bias": 12.0, "dark": 12.0, "flat": 12.0},
-    "night_offset_hours": 12.0,
-    "fallback_keywords": ("XBINNING", "YBINNING"),
-    "keywords": {"date": "DATE-OBS", "mjd": "MJD-OBS", "exptime": ("EXPTIME", "EXPOSURE"),
-                 "imagetyp": "IMAGETYP", "gain": ("GAIN", "EGAIN"),
-                 "readnoise": ("RDNOISE", "READNOIS", "RON"), "biassec": "BIASSEC",
-                 "trimsec": "TRIMSEC"},
-    "saturation": 65535.0,
-    "combine": {"bias": {}, "dark": {}, "flat": {}},
-    "ccdmask": {}, "hot_pixels": {}, "cosmics": {"enabled": True},
-}
-
-
-def _default(name):
-    return field(default_factory=lambda: copy.deepcopy(_DEFAULTS[name]))
+__all__ = ["Choice", "MaskTask", "MasterTask", "Plan", "Readout", "ScienceTask",
+           "calibration_missing", "make_plan"]
 
 
 @dataclass(frozen=True)
-class InstrumentConfig:
-    """How to read an instrument's headers and group its frames (see :func:`load_config`).
+class Readout:
+    """How to read one raw frame's pixels: their unit, e⁻/ADU and read noise (e⁻), each
+    :class:`~gpucal.pipeline.headers.Sourced` (from the scan, or measured before the run)."""
 
-    ``aliases``: kind -> lower-case IMAGETYP values; ``signature``: kind -> header
-    keywords that must be equal for frames to share calibrations; ``maxtimespan_hours``:
-    bias/dark/flat -> span of a master's time block; ``night_offset_hours``: a night
-    starts at this UTC hour; ``fallback_keywords``: compared (with the shape) when no
-    master has a frame's signature; ``keywords``: date, mjd, imagetyp, biassec (overscan
-    section), trimsec (names) and exptime, gain (e/ADU), readnoise (e) (names tried in
-    order); ``saturation``: raw value at or above which a pixel is flagged SATURATED
-    (None: no test); ``combine`` (per kind), ``ccdmask``, ``hot_pixels``,
-    ``cosmics``: parameters passed to those steps untouched; ``source``: the TOML file.
-    """
+    unit: str
+    gain: Sourced
+    readnoise: Sourced
+    exptime: float | None = None
+    unit_source: str = ""
 
-    aliases: dict = _default("aliases")
-    signature: dict = _default("signature")
-    maxtimespan_hours: dict = _default("maxtimespan_hours")
-    night_offset_hours: float = 12.0
-    saturation: float | None = 65535.0
-    fallback_keywords: tuple = _default("fallback_keywords")
-    keywords: dict = _default("keywords")
-    combine: dict = _default("combine")
-    ccdmask: dict = _default("ccdmask")
-    hot_pixels: dict = _default("hot_pixels")
-    cosmics: dict = _default("cosmics")
-    source: str | None = None
+    @classmethod
+    def of(cls, frame):
+        return cls(frame.unit, frame.gain, frame.readnoise, frame.exptime, frame.unit_source)
 
-
-def _fail(path, key, problem):
-    raise ValueError(f"{path}: {key!r} {problem}")
-
-
-def _table(path, key, value, allowed=None):
-    if not isinstance(value, dict):
-        _fail(path, key, f"must be a table, not {type(value).__name__}")
-    for sub in value if allowed is not None else ():
-        if sub not in allowed:
-            _fail(path, f"{key}.{sub}", f"is not a known key (known: {', '.join(allowed)})")
-    return value
-
-
-def _names(path, key, value):
-    value = [value] if isinstance(value, str) else value
-    if not (isinstance(value, list) and value and
-            all(isinstance(v, str) and v.strip() for v in value)):
-        _fail(path, key, f"must be a string or a list of strings, not {value!r}")
-    return tuple(v.strip() for v in value)
-
-
-def _number(path, key, value, minimum=-math.inf):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        _fail(path, key, f"must be a number, not {value!r}")
-    if value < minimum:
-        _fail(path, key, f"must be at least {minimum:g}")
-    return float(value)
-
-
-_TRIED_IN_ORDER = ("exptime", "gain", "readnoise")
-
-
-def _keyword(path, key, value):
-    names = tuple(v.upper() for v in _names(path, key, value))
-    if key.split(".")[-1] in _TRIED_IN_ORDER:
-        return names
-    if not isinstance(value, str):
-        _fail(path, key, f"must be a string, not {value!r}")
-    return names[0]
-
-
-# Tables of fixed keys: (allowed keys, converter of one entry).
-_SECTIONS = {
-    "aliases": (KINDS, lambda p, k, v: tuple(a.lower() for a in _names(p, k, v))),
-    "signature": (KINDS, lambda p, k, v: tuple(s.upper() for s in _names(p, k, v))),
-    "maxtimespan_hours": (CALIBRATIONS, lambda p, k, v: _number(p, k, v, minimum=0)),
-    "keywords": (tuple(_DEFAULTS["keywords"]), _keyword),
-    "combine": (CALIBRATIONS, _table),
-}
-
-
-def load_config(path=None):
-    """The instrument configuration: a TOML file merged over the defaults.
-
-    Parameters
-    ----------
-    path : str or os.PathLike, optional
-        TOML with any of: ``night_offset_hours``, ``saturation`` (a number, or false),
-        ``fallback_keywords``, and tables
-        ``[aliases]``, ``[signature]`` (kind = list of names), ``[maxtimespan_hours]``,
-        ``[keywords]``, ``[combine.bias|dark|flat]``, ``[ccdmask]``, ``[hot_pixels]``,
-        ``[cosmics]``. An entry replaces its default; the step tables are merged.
-        None gives the defaults.
-
-    Returns
-    -------
-    InstrumentConfig
-
-    Raises
-    ------
-    FileNotFoundError
-        If `path` does not exist.
-    ValueError
-        Invalid TOML, an unknown key, a value of the wrong type, or an IMAGETYP
-        alias given for two kinds; the message names the key and the file.
-
-    Examples
-    --------
-    >>> from pathlib import Path
-    >>> from gpucal.pipeline.plan import load_config
-    >>> _ = Path("instrument.toml").write_text('''
-    ... night_offset_hours = 10
-    ... [aliases]
-    ... science = ["light", "object", "target"]
-    ... [signature]
-    ... flat = ["INSTRUME", "NAXIS1", "NAXIS2", "FILTER"]
-    ... [maxtimespan_hours]
-    ... flat = 6
-    ... [combine.flat]
-    ... method = "median"
-    ... [cosmics]
-    ... sigclip = 5.0
-    ... ''')
-    >>> config = load_config("instrument.toml")
-    >>> config.signature["flat"], config.maxtimespan_hours["flat"], config.night_offset_hours
-    (('INSTRUME', 'NAXIS1', 'NAXIS2', 'FILTER'), 6.0, 10.0)
-    >>> config.cosmics, config.combine["flat"]
-    ({'enabled': True, 'sigclip': 5.0}, {'method': 'median'})
-    """
-    if path is None:
-        return InstrumentConfig()
-    path = os.fspath(path)
-    with open(path, "rb") as f:
-        try:
-            data = tomllib.load(f)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path}: not valid TOML: {exc}") from None
-    values = copy.deepcopy(_DEFAULTS)
-    for key, value in data.items():
-        if key in _SECTIONS:
-            allowed, convert = _SECTIONS[key]
-            for sub, entry in _table(path, key, value, allowed).items():
-                values[key][sub] = convert(path, f"{key}.{sub}", entry)
-        elif key in ("ccdmask", "hot_pixels", "cosmics"):
-            values[key].update(_table(path, key, value))
-        elif key == "night_offset_hours":
-            values[key] = _number(path, key, value)
-        elif key == "saturation":
-            values[key] = None if value is False else _number(path, key, value, minimum=0)
-        elif key == "fallback_keywords":
-            values[key] = tuple(v.upper() for v in _names(path, key, value))
-        else:
-            _fail(path, key, f"is not a known key (known: {', '.join(_DEFAULTS)})")
-    if not isinstance(values["cosmics"]["enabled"], bool):
-        _fail(path, "cosmics.enabled", "must be true or false")
-    seen = {}
-    for kind, aliases in values["aliases"].items():
-        for alias in aliases:
-            if seen.setdefault(alias, kind) != kind:
-                _fail(path, "aliases", f"gives {alias!r} for both {seen[alias]} and {kind}")
-    return InstrumentConfig(**values, source=path)
-
-
-@dataclass(frozen=True)
-class RawFrame:
-    """One raw file as its header describes it (:func:`scan`)."""
-
-    path: str
-    kind: str  # 'bias', 'dark', 'flat', 'science' or 'unknown'
-    night: str
-    mjd: float | None
-    exptime: float | None
-    shape: tuple  # (ny, nx)
-    signature: tuple  # ((keyword, value), ...) in the configuration's order
-    flags: tuple = ()  # 'NO_DATE', 'NO_EXPTIME'
-    imagetyp: str | None = None  # the header's value (None: no such card)
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A file :func:`scan` could not use, and why."""
-
-    path: str
-    reason: str
-
-
-def _value(headers, key):
-    for header in headers:
-        if key in header:
-            value = header[key]
-            if isinstance(value, fits.card.Undefined):
-                return None
-            return value.strip() if isinstance(value, str) else value
-    return None
-
-
-def _real(value):
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def header_number(headers, names, minimum=0.0):
-    """The first of the keywords `names` holding a finite number ≥ `minimum`, or None.
-
-    `headers` are searched in order for each name (an extension's header, then the primary's).
-
-    Examples
-    --------
-    >>> from astropy.io import fits
-    >>> header_number([fits.Header({"EXPOSURE": 30})], ("EXPTIME", "EXPOSURE"))
-    30.0
-    """
-    return next((v for v in (_real(_value(headers, k)) for k in names)
-                 if v is not None and v >= minimum), None)
-
-
-def _mjd(headers, config):
-    mjd = _real(_value(headers, config.keywords["mjd"]))
-    if mjd is not None and mjd > 0:  # filabres: a non-positive MJD-OBS is a header error
-        return mjd
-    date = _value(headers, config.keywords["date"])
-    try:
-        return float(Time(date, scale="utc").mjd) if isinstance(date, str) else None
-    except (ValueError, TypeError):
-        return None
-
-
-def _night(mjd, offset_hours):
-    try:
-        return (_MJD0 + timedelta(days=mjd - offset_hours / 24)).strftime("%Y-%m-%d")
-    except OverflowError:
-        return "unknown"
-
-
-def _read(path, subdir, config):
-    """A RawFrame, or Skipped: nothing here raises for a bad file."""
-    # Warnings are recorded, not raised: astropy reports truncated data only as one.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            with fits.open(path, lazy_load_hdus=True) as hdul:
-                # The HDU gpucal.io reads by default; its header completed by the primary's.
-                try:
-                    image = pick_hdu(hdul, None, path)
-                except FrameError as exc:
-                    return Skipped(path, str(exc))
-                headers = (image.header,) if image is hdul[0] else (image.header, hdul[0].header)
-                shape = tuple(image.shape)
-                if len(shape) != 2:
-                    return Skipped(path, f"the image is {len(shape)}-D (shape {shape}), not 2-D")
-                imagetyp = _value(headers, config.keywords["imagetyp"])
-                kind = next((k for k, names in config.aliases.items() if imagetyp is not None
-                             and str(imagetyp).strip().lower() in names), "unknown")
-                mjd = _mjd(headers, config)
-                exptime = header_number(headers, config.keywords["exptime"])
-                keys = config.signature.get(kind, config.signature["science"])
-                signature = tuple((k, _value(headers, k)) for k in keys)
-        except Exception as exc:  # whatever astropy raises for a damaged file
-            return Skipped(path, f"not readable as FITS ({type(exc).__name__}: {exc})")
-    truncated = [str(w.message) for w in caught if "truncated" in str(w.message)]
-    if truncated:
-        return Skipped(path, truncated[0])
-    flags = ("NO_DATE",) * (mjd is None) + \
-        ("NO_EXPTIME",) * (exptime is None and kind in ("dark", "science"))
-    night = subdir or (_night(mjd, config.night_offset_hours) if mjd is not None else "unknown")
-    return RawFrame(path, kind, night, mjd, exptime, shape, signature, flags,
-                    None if imagetyp is None else str(imagetyp))
-
-
-def scan(raw_dir, nights=None, config=None):
-    """Find the FITS files under `raw_dir` and describe each from its header.
-
-    Parameters
-    ----------
-    raw_dir : str or os.PathLike
-        Searched recursively for ``*.fits``, ``*.fit``, ``*.fts``, ``*.fits.gz`` (any
-        case). A file in a subdirectory belongs to the night named after its
-        first-level subdirectory; a file directly in `raw_dir` to the UTC date of its
-        time minus ``night_offset_hours`` ('unknown' without a time).
-    nights : str, optional
-        fnmatch glob on the night name (e.g. ``"2024-03-*"``).
-    config : InstrumentConfig, optional
-        Default :func:`load_config()`.
-
-    Returns
-    -------
-    frames : tuple of RawFrame
-        In path order; paths are absolute.
-    skipped : tuple of Skipped
-        Unreadable, truncated or non-image files, with the reason.
-
-    Raises
-    ------
-    FileNotFoundError, NotADirectoryError
-        If `raw_dir` does not exist or is a file.
-    ValueError
-        If it holds no FITS file.
-
-    Examples
-    --------
-    >>> import os
-    >>> import numpy as np
-    >>> from astropy.io import fits
-    >>> from gpucal.pipeline.plan import scan
-    >>> os.makedirs("scan_example/2024-03-01")
-    >>> for name, imagetyp in [("b1", "Bias Frame"), ("s1", "LIGHT")]:
-    ...     header = fits.Header({"IMAGETYP": imagetyp, "DATE-OBS": "2024-03-01T22:10:00",
-    ...                           "EXPTIME": 30.0, "FILTER": "R"})
-    ...     fits.writeto(f"scan_example/2024-03-01/{name}.fits",
-    ...                  np.zeros((8, 10), np.float32), header)
-    >>> frames, skipped = scan("scan_example")
-    >>> [(f.kind, f.night, f.shape) for f in frames]
-    [('bias', '2024-03-01', (8, 10)), ('science', '2024-03-01', (8, 10))]
-    >>> dict(frames[1].signature)["FILTER"], frames[1].exptime, round(frames[1].mjd, 4)
-    ('R', 30.0, 60370.9236)
-    """
-    config = config or InstrumentConfig()
-    root = Path(raw_dir).absolute()
-    if not root.exists():
-        raise FileNotFoundError(f"raw directory {os.fspath(raw_dir)!r} does not exist")
-    if not root.is_dir():
-        raise NotADirectoryError(f"raw directory {os.fspath(raw_dir)!r} is not a directory")
-    paths = sorted(str(p) for p in root.rglob("*")
-                   if p.name.lower().endswith(FITS_SUFFIXES) and p.is_file())
-    if not paths:
-        raise ValueError(f"no FITS files ({', '.join('*' + s for s in FITS_SUFFIXES)}) "
-                         f"in {os.fspath(raw_dir)!r} or below")
-    frames, skipped = [], []
-    for path in paths:
-        parts = Path(path).relative_to(root).parts
-        subdir = parts[0] if len(parts) > 1 else None
-        if nights and subdir and not fnmatch.fnmatchcase(subdir, nights):
-            continue  # not even opened
-        item = _read(path, subdir, config)
-        if isinstance(item, Skipped):
-            skipped.append(item)
-        elif not nights or fnmatch.fnmatchcase(item.night, nights):
-            frames.append(item)
-    return tuple(frames), tuple(skipped)
+    def record(self):
+        """The JSON form kept in the database (and compared for up-to-date products)."""
+        return {"unit": self.unit, "unit_source": self.unit_source,
+                **{name: [v.value, v.error, v.source]
+                   for name, v in (("gain", self.gain), ("readnoise", self.readnoise))}}
 
 
 @dataclass(frozen=True)
@@ -447,6 +88,7 @@ class MasterTask:
     calibrations: dict
     flags: dict
     parameters: dict
+    readout: tuple = ()  # a Readout per input
 
 
 @dataclass(frozen=True)
@@ -484,6 +126,7 @@ class ScienceTask:
     flags: dict
     frame_flags: tuple
     parameters: dict
+    readout: Readout | None = None
 
 
 def calibration_missing(flags):
@@ -547,6 +190,10 @@ def _choices(kinds, target, masters, config):
     chosen, flags = {}, {}
     for kind in kinds:
         choice, ierr = _choose(kind, target, masters, config)
+        if ierr == 1 and not config.allow_fallback.get(kind, True):
+            # e.g. a flat of another filter: wrong, not merely approximate
+            choice, ierr = None, 2
+            flags[f"{kind.upper()}_FALLBACK_REFUSED"] = True
         chosen[kind] = choice
         flags[f"IERR_{kind.upper()}"] = ierr
         flags[f"DELTA_MJD_{kind.upper()}"] = None if choice is None else choice.delta_mjd
@@ -564,7 +211,7 @@ def _unique(name, taken):
 
 def _stem(path):
     name = os.path.basename(path)
-    suffix = next(s for s in FITS_SUFFIXES[::-1] if name.lower().endswith(s))
+    suffix = max((s for s in FITS_SUFFIXES if name.lower().endswith(s)), key=len)
     return name[:-len(suffix)]
 
 
@@ -588,7 +235,8 @@ def _masters(frames, config, taken):
                                   tuple(f.path for f in block),
                                   sum(mjds) / len(mjds) if mjds else None, shape,
                                   _unique(f"{prefix}_{numbers[prefix]}", taken) + ".fits",
-                                  {}, {}, copy.deepcopy(config.combine[kind]))
+                                  {}, {}, copy.deepcopy(config.combine[kind]),
+                                  tuple(Readout.of(f) for f in block))
                 needs = CALIBRATIONS[:CALIBRATIONS.index(kind)]
                 calibrations, flags = _choices(needs, task, masters, config)
                 masters.append(replace(task, calibrations=calibrations, flags=flags))
@@ -626,7 +274,8 @@ def make_plan(frames, config=None, skipped=()):
 
     Examples
     --------
-    >>> from gpucal.pipeline.plan import RawFrame, make_plan
+    >>> from gpucal.pipeline.plan import make_plan
+    >>> from gpucal.pipeline.scan import RawFrame
     >>> sig = (("INSTRUME", "CAM"), ("NAXIS1", 10), ("NAXIS2", 8))
     >>> frames = [RawFrame(f"/raw/b{i}.fits", "bias", "2024-03-01", 60370.8 + i / 100, 0.0,
     ...                    (8, 10), sig) for i in range(3)]
@@ -654,30 +303,61 @@ def make_plan(frames, config=None, skipped=()):
     science = []
     for f in (f for f in frames if f.kind == "science"):
         chosen, flags = _choices(CALIBRATIONS, f, masters, config)
+        flags.update({f"NO_{kind.upper()}": True for kind in CALIBRATIONS if chosen[kind] is None})
         output = _unique(f"{f.night}/science/{_stem(f.path)}", taken) + ".fits"
         science.append(ScienceTask(
             f.path, f.night, f.signature, f.mjd, f.exptime, output, chosen["bias"],
             chosen["dark"], chosen["flat"],
             tuple((mask_of[c.output], step) for c, step in
                   ((chosen["dark"], "hot_pixels"), (chosen["flat"], "ccdmask")) if c), flags,
-            f.flags, {"cosmics": copy.deepcopy(config.cosmics)}))
+            f.flags, {"cosmics": copy.deepcopy(config.cosmics)}, Readout.of(f)))
     unclassified = tuple(f for f in frames if f.kind == "unknown" or "NO_DATE" in f.flags)
     return Plan(tuple(masters), tuple(masks), tuple(science), tuple(skipped), unclassified,
-                config)
+                config, tuple(frames))
 
 
-def _choice_text(kind, choice):
+def _choice_text(kind, choice, flags=None):
     if choice is None:
-        return f"{kind}: none (IERR=2)"
+        refused = (flags or {}).get(f"{kind.upper()}_FALLBACK_REFUSED")
+        return f"{kind}: none (IERR=2" + (f"; one of another signature is not applied: "
+                                          f"allow_fallback.{kind} = false)" if refused else ")")
     delta = "unknown" if choice.delta_mjd is None else f"{choice.delta_mjd:+.4f} d"
     return (f"{kind}: {choice.output} (delta_mjd {delta}, IERR={choice.ierr}"
             f"{', scaled by exposure' if choice.scale else ''})")
 
 
+_MEASURED_LATER = " -> measured from the night's {} pairs before the run"
+
+
+def _sources_text(frames):
+    """Lines saying, per detector, where its frames' values come from (and how many)."""
+    lines = []
+    groups = defaultdict(list)
+    for f in frames:
+        groups[f.detector, f.preset].append(f)
+    for (detector, preset), members in groups.items():
+        keys = " ".join(f"{k}={v}" for k, v in detector if v is not None) or "(no keywords)"
+        lines.append(f"  detector {keys}: {len(members)} frames, "
+                     f"conventions {preset or 'gpucal defaults (no known program)'}")
+        for what, text in (
+                ("unit", lambda f: f"{f.unit} ({f.unit_source})"),
+                ("gain", lambda f: f.gain.text("e-/ADU") + (_MEASURED_LATER.format("flat")
+                                                            if f.gain.value is None else "")),
+                ("read noise", lambda f: f.readnoise.text("e-") + (
+                    _MEASURED_LATER.format("bias") if f.readnoise.value is None else "")),
+                ("night", lambda f: f.night_source)):
+            for value, n in Counter(map(text, members)).most_common():
+                if not value:
+                    continue
+                lines.append(f"    {what}: {value}" + (f" [{n} frames]" if n < len(members) else ""))
+    return lines
+
+
 @dataclass(frozen=True)
 class Plan:
     """What :func:`make_plan` returns; the executor runs ``masters``, ``masks``, ``science``
-    in that order. ``unclassified``: frames of unknown kind or without a date."""
+    in that order. ``unclassified``: frames of unknown kind or without a date; ``frames``:
+    every RawFrame planned (their flats and biases measure what headers lack)."""
 
     masters: tuple
     masks: tuple
@@ -685,6 +365,7 @@ class Plan:
     skipped: tuple
     unclassified: tuple
     config: InstrumentConfig
+    frames: tuple = ()
 
     def describe(self):
         """The plan as text (what ``gpucal reduce --dry-run`` prints).
@@ -695,11 +376,21 @@ class Plan:
 
         Examples
         --------
-        >>> from gpucal.pipeline.plan import RawFrame, make_plan
+        >>> from gpucal.pipeline.headers import Sourced
+        >>> from gpucal.pipeline.plan import make_plan
+        >>> from gpucal.pipeline.scan import RawFrame
         >>> frame = RawFrame("/raw/s1.fits", "science", "2024-03-01", 60370.9, 30.0, (8, 10),
-        ...                  (("FILTER", "R"),))
+        ...                  (("FILTER", "R"),), detector=(("INSTRUME", "ASI294MM"),),
+        ...                  gain=Sourced(0.25, "header EGAIN"),
+        ...                  readnoise=Sourced(None, "none: no RDNOISE card"), preset="nina",
+        ...                  night_source="noon UT (no site longitude)")
         >>> print(make_plan([frame]).describe())
         night 2024-03-01
+          detector INSTRUME=ASI294MM: 1 frames, conventions nina
+            unit: adu (assumed: no BUNIT)
+            gain: 0.25 e-/ADU (header EGAIN)
+            read noise: none: no RDNOISE card -> measured from the night's bias pairs before the run
+            night: noon UT (no site longitude)
           science s1.fits -> 2024-03-01/science/s1.fits
             bias: none (IERR=2)
             dark: none (IERR=2)
@@ -711,6 +402,7 @@ class Plan:
         nights = sorted({t.night for t in self.masters + self.science})
         for night in nights:
             lines.append(f"night {night}")
+            lines.extend(_sources_text([f for f in self.frames if f.night == night]))
             groups = defaultdict(list)
             for m in (m for m in self.masters if m.night == night):
                 groups[m.kind, m.signature, m.exptime if m.kind == "dark" else None].append(m)
@@ -727,7 +419,8 @@ class Plan:
             for t in (t for t in self.science if t.night == night):
                 notes = f" [{', '.join(t.frame_flags)}]" if t.frame_flags else ""
                 lines.append(f"  science {os.path.basename(t.path)} -> {t.output}{notes}")
-                lines.extend(f"    {_choice_text(k, getattr(t, k))}" for k in CALIBRATIONS)
+                lines.extend(f"    {_choice_text(k, getattr(t, k), t.flags)}"
+                             for k in CALIBRATIONS)
         for f in self.unclassified:
             lines.append(f"unclassified {f.path}: kind {f.kind}, IMAGETYP={f.imagetyp!r}, "
                          f"night {f.night}{', ' + ', '.join(f.flags) if f.flags else ''}")

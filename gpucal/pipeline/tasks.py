@@ -31,7 +31,9 @@ from ..flags import count as count_flagged
 from ..frame import Frame
 from ..masks import hot_pixel_mask, read_mask, write_mask
 from ..masters import make_master_bias, make_master_dark, make_master_flat
-from .plan import CALIBRATIONS, MasterTask, MaskTask, ScienceTask, header_number
+from .config import CALIBRATIONS
+from .headers import header_number
+from .plan import MasterTask, MaskTask, ScienceTask
 from .results import Record, file_checksum
 from ..robust import KEYS, add_robust_stats, robust_stats
 
@@ -43,17 +45,19 @@ _MASK = {"ccdmask": (MaskFlag.BAD_PIXEL, "bad pixels and columns of the master f
 
 
 class _Raw:
-    """A raw frame read for calibration, with what its header says about the detector."""
+    """A raw frame read for calibration, with its unit, e⁻/ADU and read noise as planned."""
 
-    def __init__(self, path, config, device):
-        self.frame = Frame.read(path, device=device)
+    def __init__(self, path, readout, config, device):
+        self.frame = Frame.read(path, device=device, unit=readout.unit)
+        self.readout = readout
+        self.gain = readout.gain.value if readout.unit == "adu" else None  # e-: no gain step
+        self.readnoise = readout.readnoise.value
+        self.exptime = readout.exptime
         header, keys = self.frame.header, config.keywords
-        self.gain = header_number([header], keys["gain"], minimum=1e-300)
-        self.readnoise = header_number([header], keys["readnoise"])
-        self.exptime = header_number([header], keys["exptime"])
         self.sections = {step: header.get(keys[key]) for step, key in
                          (("oscan", "biassec"), ("trim", "trimsec"))}
-        self.flags = {"NO_GAIN": self.gain is None, "NO_RDNOISE": self.readnoise is None}
+        self.flags = {"NO_GAIN": readout.gain.value is None,
+                      "NO_RDNOISE": self.readnoise is None}
         self.saturated = 0
         if config.saturation is not None:
             hot = self.frame.data >= self.frame.dtype.type(config.saturation)
@@ -61,17 +65,31 @@ class _Raw:
             if self.saturated:
                 self.frame.flag(hot, MaskFlag.SATURATED)
 
-    def calibrate(self, *, error=False, **calibrations):
-        """The frame overscan-subtracted, trimmed, gain-corrected, then `calibrations` applied."""
+    def calibrate(self, *, error=False, gain=True, **calibrations):
+        """The frame overscan-subtracted, trimmed, gain-corrected (unless `gain` is False),
+        then `calibrations` applied."""
         steps = {k: v for k, v in self.sections.items() if isinstance(v, str) and v.strip()}
-        if self.gain is not None:
+        if gain and self.gain is not None:
             steps["gain"] = self.gain * u.electron / u.adu
         if error:
-            steps.update(error=True, readnoise=self.readnoise)  # electrons, as the data
+            steps.update(error=True, readnoise=self.readnoise)  # in the data's unit
         out = ccd_process(self.frame, **steps, **calibrations)
         if self.exptime is not None:  # under the name the masters read
             out.header["EXPTIME"] = self.exptime
         return out
+
+
+def provenance(header, readout):
+    """Cards saying which unit, e⁻/ADU and read noise a product was made with, and whence."""
+    # Sources are free text: no comment beside them, so that a long one is not cut.
+    header["UNITSRC"] = readout.unit_source or f"raw {readout.unit}"
+    for name, value, unit in (("GAIN", readout.gain, "e-/ADU"),
+                              ("RDN", readout.readnoise, "e-")):
+        if value.value is not None:
+            header[f"{name}USED"] = (value.value, f"{unit} used, source {name}SRC")
+            if value.error is not None:
+                header[f"{name}ERR"] = (value.error, f"{unit}, uncertainty of {name}USED")
+        header[f"{name}SRC"] = value.source
 
 
 @functools.lru_cache(maxsize=8)
@@ -163,8 +181,8 @@ def _master(task, out_dir, config, device):
     flags = dict(task.flags)
     choices, masters = _calibrations(task, out_dir, device, flags)
     frames, saturated = [], 0
-    for path in task.inputs:
-        raw = _Raw(path, config, device)
+    for path, readout in zip(task.inputs, task.readout):
+        raw = _Raw(path, readout, config, device)
         if raw.flags["NO_GAIN"]:
             flags["NO_GAIN"] = True
         saturated += raw.saturated
@@ -175,7 +193,9 @@ def _master(task, out_dir, config, device):
     master = _MASTER[task.kind](frames, **task.parameters)
     calibrations = _calibration_record(choices, masters)
     _header_flags(master.header, flags, calibrations)
-    stats = {k: master.header[k] for k in KEYS} | {"NSATURATED": saturated}
+    provenance(master.header, task.readout[0])
+    stats = ({k: master.header[k] for k in KEYS} | {"NSATURATED": saturated}
+             | _readout_stats(task.readout[0]))
     return master, calibrations, stats, flags
 
 
@@ -191,7 +211,7 @@ def _mask(task, out_dir, config, device):
 def _science(task, out_dir, config, device):
     flags = dict(task.flags, **{f: True for f in task.frame_flags})
     choices, masters = _calibrations(task, out_dir, device, flags)
-    raw = _Raw(task.path, config, device)
+    raw = _Raw(task.path, task.readout, config, device)
     flags.update((k, True) for k, v in raw.flags.items() if v)
     terms = {"master_bias": masters["bias"], "master_flat": masters["flat"],
              **_dark_terms(masters["dark"], choices["dark"], task.exptime, flags)}
@@ -213,7 +233,7 @@ def _science(task, out_dir, config, device):
     if cosmics.pop("enabled", True):
         if raw.readnoise is None:
             flags["NO_COSMICS"] = True  # L.A.Cosmic needs the read noise
-        else:  # the data are in electrons already (in ADU with NO_GAIN): gain 1
+        else:  # the data and read noise are in electrons (both in ADU with NO_GAIN): gain 1
             frame = cosmicray_lacosmic(frame, gain=1.0, readnoise=raw.readnoise,
                                        gain_apply=False, **cosmics)
             ncosmic = count_flagged(frame.mask, MaskFlag.COSMIC_RAY)
@@ -222,7 +242,9 @@ def _science(task, out_dir, config, device):
     add_robust_stats(frame.header, stats)
     calibrations = _calibration_record(choices, masters)
     _header_flags(frame.header, flags, calibrations)
+    provenance(frame.header, task.readout)
     calibrations.update(masks)
+    stats.update(_readout_stats(task.readout))
     stats.update(NSATURATED=raw.saturated, NCOSMIC=ncosmic,
                  NMASKED=int((frame.mask != 0).sum()) if frame.mask is not None else 0)
     return frame, calibrations, stats, flags
@@ -240,8 +262,20 @@ def dependencies(task):
     return {c.output for c in _choices(task).values() if c is not None} | set(masks)
 
 
+def _readout_stats(readout):
+    """The values a product was made with, as the database's statistics (gpucal list -k)."""
+    return {"BUNIT_RAW": readout.unit, "GAIN": readout.gain.value,
+            "GAIN_ERR": readout.gain.error, "GAINSRC": readout.gain.source,
+            "RDNOISE": readout.readnoise.value, "RDNOISE_ERR": readout.readnoise.error,
+            "RDNSRC": readout.readnoise.source}
+
+
 def _parameters(task):
-    return {"combine": task.parameters} if isinstance(task, MasterTask) else task.parameters
+    if isinstance(task, MaskTask):
+        return task.parameters
+    if isinstance(task, MasterTask):
+        return {"combine": task.parameters, "readout": [r.record() for r in task.readout]}
+    return {**task.parameters, "readout": task.readout.record()}
 
 
 def task_record(task, **fields):
