@@ -79,6 +79,7 @@ def _optional_number(text):
 
 def _cmd_combine(args):
     from .combine import combine
+    from .io import raw_unit
     from .progress import ProgressBar
 
     options = dict(method=args.method, mem_limit=args.mem_limit, device=args.device,
@@ -95,6 +96,10 @@ def _cmd_combine(args):
                        minmax_clip_max=args.minmax[1])
     if os.path.exists(args.output) and not args.overwrite:
         raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
+    if args.unit is None:
+        options["unit"], note = raw_unit(args.files, args.hdu)
+        if note:
+            print(note)
     bar = ProgressBar(f"reading {len(args.files)} files")
     started = time.monotonic()
     try:
@@ -164,6 +169,10 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # `gpucal list | head`: the reader has all it wants
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout
+        return 0
     except (FrameError, GPUUnavailableError, OutputBusyError, FileNotFoundError,
             FileExistsError, NotADirectoryError, ValueError) as exc:
         print(f"gpucal {args.command}: error: {exc}", file=sys.stderr)

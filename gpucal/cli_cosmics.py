@@ -22,6 +22,7 @@ def _cmd_cosmics(args):
     from .cosmics import cosmicray_lacosmic
     from .flags import MaskFlag, count
     from .frame import Frame
+    from .io import raw_unit
     from .progress import ProgressBar
 
     os.makedirs(args.output, exist_ok=True)
@@ -35,6 +36,9 @@ def _cmd_cosmics(args):
     if len(set(targets)) < len(targets):
         raise ValueError("two input files have the same name; they would share an output")
 
+    unit, note = (args.unit, None) if args.unit else raw_unit(args.files)
+    if note:
+        print(note)
     params = dict(sigclip=args.sigclip, sigfrac=args.sigfrac, objlim=args.objlim,
                   satlevel=args.satlevel, niter=args.niter, sepmed=not args.no_sepmed,
                   cleantype=args.cleantype, fsmode=args.fsmode, gain_apply=not args.no_gain_apply)
@@ -43,7 +47,7 @@ def _cmd_cosmics(args):
     started, lines, device = time.monotonic(), [], None
     try:
         for path, target in zip(args.files, targets):
-            frame = Frame.read(path, device=args.device, unit=args.unit)
+            frame = Frame.read(path, device=args.device, unit=unit)
             device = frame.device
             gain = _value(args.gain, frame.header, "gain")
             readnoise = _value(args.readnoise, frame.header, "readnoise")

@@ -198,6 +198,30 @@ def parse_unit(text):
     return u.Unit(CCDData.known_invalid_fits_unit_strings.get(text, text))
 
 
+def raw_unit(paths, hdu=None):
+    """The unit to read raw files with: ADU where every file's BUNIT is absent or says ADU.
+
+    Acquisition programs rarely write BUNIT; their pixels are ADU. Returns ``(unit, note)``:
+    ``"adu"``, or None when some file names another unit (then each file's own BUNIT is
+    used); `note` says how many files had no BUNIT and were read as ADU (None if none), for
+    the command to say once.
+    """
+    without, units = 0, set()
+    for path in paths:
+        try:
+            with fits.open(path, lazy_load_hdus=True) as hdul:
+                header = pick_hdu(hdul, hdu, path).header
+                unit = parse_unit(header.get("BUNIT", hdul[0].header.get("BUNIT", "")))
+        except Exception:  # not FITS, no image, no such unit...: reading says it clearly
+            return None, None
+        without += unit is None
+        units.add(unit or u.adu)
+    if not units <= {u.adu}:
+        return None, None
+    return "adu", (f"{without} of {len(paths)} files have no BUNIT: read as ADU (--unit to "
+                   "say otherwise)" if without else None)
+
+
 def _unit(header, unit, path):
     if unit is not None:
         return u.Unit(unit)

@@ -226,3 +226,28 @@ def test_cosmics_reports_a_missing_keyword(raw_science, tmp_path, capsys):
     assert main(["cosmics", str(raw_science[0]), "-o", str(tmp_path / "o"), "--gain",
                  "EGAIN"]) == 1
     assert "EGAIN" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bunit, unit", [(None, "adu"), ("DN", "adu"), ("counts", "adu"),
+                                         ("COUNT", "adu")])
+def test_outputs_of_unitless_and_dn_raws_open_in_ccddata(tmp_path, capsys, bunit, unit):
+    """Acquisition programs write no BUNIT, or DN/counts: ADU, said once, and every output
+    carries BUNIT so that CCDData.read(path) opens it (ADU before the gain, electron after)."""
+    from astropy.nddata import CCDData
+    from gpucal.simulate import cosmic_ray_frame
+
+    paths = []
+    for i in range(3):
+        data, _ = cosmic_ray_frame((48, 64), seed=i, gain=2.0, readnoise=5.0)
+        paths.append(tmp_path / f"light{i}.fits")
+        fits.writeto(paths[-1], data, fits.Header({"BUNIT": bunit} if bunit else {}))
+    out = tmp_path / "stack.fits"
+    assert main(["combine", *map(str, paths), "-o", str(out), "--device", "cpu"]) == 0
+    said = capsys.readouterr().out
+    assert ("3 of 3 files have no BUNIT: read as ADU" in said) == (bunit is None)
+    assert CCDData.read(out).unit == unit
+    assert main(["cosmics", *map(str, paths), "-o", str(tmp_path / "clean"), "--gain", "2",
+                 "--readnoise", "5", "--device", "cpu"]) == 0
+    assert capsys.readouterr().out.count("have no BUNIT") == (bunit is None)  # once a run
+    for path in paths:
+        assert CCDData.read(tmp_path / "clean" / path.name).unit == "electron"

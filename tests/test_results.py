@@ -244,3 +244,34 @@ def test_list_errors(db, tmp_path, capsys):
         _list([str(tmp_path / "empty")], capsys)
     with pytest.raises(ValueError, match="position 10"):
         _list([str(tmp_path), "--filter", "ROBUSTSTD = 5"], capsys)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--kind", "sciense"], r"--kind 'sciense' is not a kind of product; known: bias, ccdmask, "
+                            r"dark, flat, hot_pixels, raw, science"),
+    (["-k", "ROBUSTSTD", "-k", "RDNOISE"], r"-k: no product has the key\(s\) 'RDNOISE'; "
+                                           r"known keys: .*quant500, reason, robuststd"),
+    (["--filter", "NCOSMIC > 1 or FWHM < 3"], r"--filter: no product has the key\(s\) 'FWHM'"),
+])
+def test_list_refuses_unknown_kinds_and_keys_naming_the_known_ones(db, tmp_path, capsys,
+                                                                   argv, message):
+    """A typo must not give an empty table that looks like an answer."""
+    with pytest.raises(ValueError, match=message):
+        _list([str(tmp_path), *argv], capsys)
+
+
+def test_list_into_a_closed_pipe_exits_quietly(db, tmp_path):
+    """`gpucal list OUT | head -1`: no BrokenPipeError traceback, exit status 0."""
+    import subprocess
+    import sys
+
+    for i in range(3000):  # more than a pipe's buffer
+        db.record(Record(f"science/x{i:05d}.fits", "science"))
+    script = f"import sys; from gpucal.cli import main; sys.exit(main(['list', {str(tmp_path)!r}]))"
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()  # what head does after its lines
+    with proc.stderr:
+        assert proc.wait(timeout=60) == 0 and b"path" in first
+        assert proc.stderr.read() == b""

@@ -291,6 +291,26 @@ class ResultsDB:
         test = _Parser(where).parse() if where else None
         return [r for r in self.records(kind, night, status) if test is None or test(r)]
 
+    def keys(self):
+        """Every key :meth:`Record.get` can find in this database (lower case): the columns,
+        and the statistics, flags and signature keys some product has."""
+        names = set(FIELDS)
+        for rec in self.records():
+            for group in (rec.stats, rec.flags, rec.signature):
+                names.update(k.lower() for k in group)
+        return names
+
+    def kinds(self):
+        """The kinds of product recorded (bias, science, ccdmask, raw...)."""
+        return sorted(k for (k,) in self._con.execute("SELECT DISTINCT kind FROM products"))
+
+
+def filter_keys(where):
+    """The keys a filter of :meth:`ResultsDB.query` reads (ValueError if it is malformed)."""
+    parser = _Parser(where)
+    parser.parse()
+    return parser.names
+
 
 _OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
         ">": operator.gt, ">=": operator.ge}
@@ -315,6 +335,7 @@ class _Parser:
 
     def __init__(self, text):
         self.text, self.tokens, self.i = text, [], 0
+        self.names = []  # the keys the filter reads, for the caller to check
         for m in _TOKEN.finditer(text):
             kind = m.lastgroup
             value, pos = m.group(kind), m.start(kind)
@@ -375,6 +396,7 @@ class _Parser:
     def operand(self):
         kind, value = self.take(("name", "number", "string"), "a key, number or string")
         if kind == "name":
+            self.names.append(value)
             return lambda r: r.get(value, _MISSING)
         constant = float(value) if kind == "number" else value[1:-1]
         return lambda r: constant
