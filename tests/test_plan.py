@@ -445,3 +445,17 @@ def test_config_errors_name_key_and_file(tmp_path, text, key):
 def test_config_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_config(tmp_path / "none.toml")
+
+
+@pytest.mark.parametrize("relative, kind", [
+    ("2024-03-01/Darks/Capture_0001.fits", "dark"), ("Flats/L/frame_01.fit", "flat"),
+    ("bias/00001.fits", "bias"), ("M42/Lights/M42_30s_0001.fits", "science"),
+    ("calibration/darkflat_001.fits", "dark"), ("M42/21_30_15/Capture_00001.fits", None),
+    ("flats/DarkFlat_0001.fits", "dark"),  # the file's own name before its folder's
+])
+def test_a_frame_without_imagetyp_takes_the_kind_its_path_names(tmp_path, relative, kind):
+    path = tmp_path / relative
+    write(path, None)  # no IMAGETYP card, as SharpCap writes
+    (frame,), _ = scan(tmp_path)
+    assert frame.kind == (kind or "unknown") and frame.imagetyp is None
+    assert frame.kind_source == ("path" if kind else "IMAGETYP")

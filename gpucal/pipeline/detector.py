@@ -9,8 +9,10 @@ Every task then carries the values it will use, each with its source, so product
 a measured value are remade when the measurement changes.
 """
 
+import math
 from collections import defaultdict
 from dataclasses import replace
+from datetime import date
 
 from ..photon_transfer import measure_detector
 from .headers import Sourced
@@ -88,6 +90,29 @@ def _final(readout, measured):
     return replace(readout, gain=gain, readnoise=noise)
 
 
+def _day(night):
+    try:
+        return date.fromisoformat(night).toordinal()
+    except ValueError:  # 'unknown'
+        return math.inf
+
+
+def _borrow(measured):
+    """A night that cannot measure a value takes the nearest night's, of the same detector
+    (calibrations taken on the night before serve the next; so does their measurement)."""
+    for (night, detector), values in measured.items():
+        for name, value in values.items():
+            if value.value is not None:
+                continue
+            lenders = [(abs(_day(n) - _day(night)), n, v[name])
+                       for (n, d), v in measured.items()
+                       if d == detector and n != night and v[name].value is not None
+                       and "on night" not in v[name].source]
+            if lenders:
+                _, lender, found = min(lenders, key=lambda t: (t[0], t[1]))
+                values[name] = replace(found, source=f"{found.source} on night {lender}")
+
+
 def complete(plan, device):
     """The plan with every task's Readout completed by measurement where headers lack values.
 
@@ -116,8 +141,10 @@ def complete(plan, device):
             none = Sourced(None, f"none: not measurable ({exc})")
             values = {"gain": none, "readnoise_adu": none}
         measured[key] = values
-        keys = " ".join(f"{k}={v}" for k, v in key[1] if v is not None)
-        notes.append(f"{key[0]} {keys}: gain {values['gain'].text('e-/ADU')}; "
+    _borrow(measured)
+    for (night, detector), values in measured.items():
+        keys = " ".join(f"{k}={v}" for k, v in detector if v is not None)
+        notes.append(f"{night} {keys}: gain {values['gain'].text('e-/ADU')}; "
                      f"read noise {values['readnoise_adu'].text('ADU')}")
     if not measured:
         return plan, notes

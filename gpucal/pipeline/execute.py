@@ -198,6 +198,10 @@ def _notes(plan):
     assumed = sum(f.unit_source.startswith("assumed") for f in plan.frames)
     if assumed:
         notes.append(f"{assumed} of {len(plan.frames)} raw frames have no BUNIT: taken as ADU")
+    by_path = sum(f.kind_source == "path" for f in plan.frames)
+    if by_path:
+        notes.append(f"{by_path} raw frames have no IMAGETYP: their kind is taken from their "
+                     "file or folder names")
     for source, n in Counter(f.night_source for f in plan.frames if f.mjd is not None).items():
         if source.startswith("noon UT"):
             notes.append(f"nights of {n} frames run from noon UT to noon UT: no site longitude "
@@ -275,8 +279,6 @@ def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=
     summary = Summary(out_dir, device, executor.name)
     started = time.monotonic()
     function = partial(run_task, out_dir=out_dir, config=plan.config, device=device)
-    stages = [("masters", [[m for m in plan.masters if m.kind == kind] for kind in CALIBRATIONS]),
-              ("masks", [plan.masks]), ("science", [plan.science])]
     with _Lock(out_dir), ResultsDB(out_dir) as db:
         _sweep(out_dir)
         for rec in _unusable(plan):
@@ -286,6 +288,9 @@ def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=
         plan, notes = complete(plan, device)
         summary.notes = _notes(plan) + [f"measured {n}" for n in notes]
         summary.stage_seconds["detector"] = time.monotonic() - measured
+        stages = [("masters", [[m for m in plan.masters if m.kind == kind]
+                               for kind in CALIBRATIONS]),
+                  ("masks", [plan.masks]), ("science", [plan.science])]
         for stage, waves in stages:
             stage_started = time.monotonic()
             bar = None

@@ -160,7 +160,11 @@ def resolve_gain(headers, keywords, unit="adu"):
             passed.append(f"header {key}={value!r} is a sensor gain setting, not e-/ADU")
         else:
             return Sourced(number, f"header {key}")
-    return Sourced(None, "none: " + ("; ".join(passed) or f"no {'/'.join(names)} card"))
+    return Sourced(None, "none: " + ("; ".join(passed) or _no_card(names, "e-/ADU")))
+
+
+def _no_card(names, what):
+    return f"no {'/'.join(names)} card" if names else f"the program writes no {what} card"
 
 
 def resolve_readnoise(headers, keywords):
@@ -173,7 +177,7 @@ def resolve_readnoise(headers, keywords):
         number = _real(card(headers, key))
         if number is not None and number >= 0:
             return Sourced(number, f"header {key}")
-    return Sourced(None, f"none: no {'/'.join(names)} card")
+    return Sourced(None, "none: " + _no_card(names, "read-noise"))
 
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -9,6 +9,7 @@ become :class:`Skipped` with the reason; nothing here raises for a bad file.
 
 import fnmatch
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,7 @@ class RawFrame:
     unit_source: str = "assumed: no BUNIT"
     preset: str | None = None
     night_source: str = ""
+    kind_source: str = "IMAGETYP"  # or "path" for a file without an IMAGETYP card
 
 
 @dataclass(frozen=True)
@@ -75,12 +77,31 @@ def _preset(header, config):
     return detect(header)
 
 
-def _describe(path, headers, shape, config):
-    preset = _preset(headers[-1] if len(headers) > 1 else headers[0], config)
+# Words of file and folder names that say a frame's kind, for files without IMAGETYP (SharpCap
+# writes none): "Darks/", "flat_001", "Bias", "lights/". Dark flats are darks.
+_PATH_WORDS = (("dark", ("darkflat", "flatdark")), ("bias", ("bias", "zero", "offset")),
+               ("dark", ("dark",)), ("flat", ("flat",)),
+               ("science", ("light", "sci", "object", "target")))
+
+
+def _kind_from_path(relative):
+    """The kind the nearest file or folder name says (the file's own name first), or None."""
+    for part in reversed(Path(relative).parts):
+        for word in re.findall(r"[a-z]+", part.lower()):
+            kind = next((k for k, stems in _PATH_WORDS if word.startswith(stems)), None)
+            if kind:
+                return kind
+    return None
+
+
+def _describe(path, relative, headers, shape, config):
+    preset = _preset(headers[-1], config)
     aliases, keywords = hdr.with_preset(config, preset)
     imagetyp = hdr.card(headers, keywords["imagetyp"])
     kind = next((k for k, names in aliases.items() if imagetyp is not None
                  and str(imagetyp).strip().lower() in names), "unknown")
+    by_path = imagetyp is None and _kind_from_path(relative)
+    kind = by_path or kind
     mjd = hdr.observation_mjd(headers, keywords)
     exptime = hdr.header_number(headers, keywords["exptime"])
     setting = tuple(k for k in keywords["gain_setting"] if hdr.card(headers, k) is not None)
@@ -102,10 +123,11 @@ def _describe(path, headers, shape, config):
                     gain=hdr.resolve_gain(headers, keywords, unit),
                     readnoise=hdr.resolve_readnoise(headers, keywords),
                     unit=unit, unit_source=unit_source,
-                    preset=None if preset is None else preset.name, night_source=night_source)
+                    preset=None if preset is None else preset.name, night_source=night_source,
+                    kind_source="path" if by_path else "IMAGETYP")
 
 
-def _read(path, config):
+def _read(path, relative, config):
     """A RawFrame, or Skipped: nothing here raises for a bad file."""
     # Warnings are recorded, not raised: astropy reports truncated data only as one.
     with warnings.catch_warnings(record=True) as caught:
@@ -121,7 +143,7 @@ def _read(path, config):
                 shape = tuple(image.shape)
                 if len(shape) != 2:
                     return Skipped(path, f"the image is {len(shape)}-D (shape {shape}), not 2-D")
-                frame = _describe(path, headers, shape, config)
+                frame = _describe(path, relative, headers, shape, config)
         except ValueError as exc:  # a header value gpucal cannot use (e.g. BUNIT)
             return Skipped(path, str(exc))
         except Exception as exc:  # whatever astropy raises for a damaged file
@@ -140,6 +162,9 @@ def scan(raw_dir, nights=None, config=None):
     raw_dir : str or os.PathLike
         Searched recursively, folders of any depth and layout (by night, target, camera),
         for ``*.fits``, ``*.fit``, ``*.fts``, each also ``.gz`` or ``.fz`` (any case).
+        A frame's kind comes from IMAGETYP (the configuration's and the program's
+        spellings); a file with no IMAGETYP card (SharpCap writes none) takes the kind its
+        own name or nearest folder says (bias/zero/offset, dark, flat, light/sci/object).
         A frame's night is told from its time (DATE-OBS, MJD-OBS), never from a folder's
         name: the evening's date of the noon-to-noon night at the site's longitude
         (``site_longitude``, else the header's SITELONG/LONG-OBS/OBSGEO-L), else of the
@@ -195,7 +220,7 @@ def scan(raw_dir, nights=None, config=None):
                          f"in {os.fspath(raw_dir)!r} or below")
     frames, skipped = [], []
     for path in paths:
-        item = _read(path, config)
+        item = _read(path, Path(path).relative_to(root), config)
         if isinstance(item, Skipped):
             skipped.append(item)
         elif not nights or fnmatch.fnmatchcase(item.night, nights):

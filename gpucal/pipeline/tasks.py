@@ -166,7 +166,8 @@ def _header_flags(header, flags, calibrations):
             header[f"HIERARCH {key}"] = value  # long names: HIERARCH, without a warning
     notes = sorted(k for k, v in flags.items() if v is True)
     if notes:
-        header["QCFLAGS"] = (",".join(notes), "gpucal quality flags")
+        text = ",".join(notes)  # the comment only where the card has room (no warning)
+        header["QCFLAGS"] = (text, "gpucal quality flags") if len(text) <= 42 else text
 
 
 def _write(out_dir, output, save):
