@@ -21,32 +21,43 @@ def float_data(data, name):
     return data if data.dtype in (np.float32, np.float64) else data.astype(np.float64)
 
 
-def image_data(image, name):
+def image_data(image, name, *, with_mask=False):
     """(data, backend) of a 2-D image given as a NumPy/CuPy array, Frame or CCDData.
 
     Float32 and float64 data keep their dtype (ccdproc computes in the input's
-    dtype); other numbers become float64. Masks and uncertainties are not
-    looked at.
+    dtype); other numbers become float64. Uncertainties are not looked at; the
+    mask only `with_mask`: then (data, mask, backend), the mask boolean or None
+    (a Frame's, a CCDData's or a NumPy MaskedArray's).
 
     Raises
     ------
     TypeError
         For anything else, or non-numeric data.
     ValueError
-        If the data are not 2-D.
+        If the data are not 2-D, or the mask is not of their shape.
     """
+    mask = None
     if isinstance(image, Frame):
-        data = image.data
+        data, mask = image.data, image.bool_mask
     elif is_ccddata(image):
-        data = np.asarray(image.data)
+        data, mask = np.asarray(image.data), image.mask
+    elif isinstance(image, np.ma.MaskedArray):
+        data, mask = image.data, np.ma.getmaskarray(image)
     elif isinstance(image, (list, tuple)) or hasattr(image, "__array__") or hasattr(
             image, "__cuda_array_interface__"):
         data = image
     else:
         raise TypeError(f"{name}: expected a 2-D array, Frame or CCDData; "
                         f"got {type(image).__name__}")
-    backend = get_backend(data)
+    backend = get_backend(data, mask if with_mask else None)
     data = float_data(backend.asarray(data), name)
     if data.ndim != 2:
         raise ValueError(f"{name} must be two-dimensional; got shape {data.shape}")
-    return data, backend
+    if not with_mask:
+        return data, backend
+    if mask is not None:
+        mask = backend.asarray(mask, bool)
+        if mask.shape != data.shape:
+            raise ValueError(f"{name}: mask shape {tuple(mask.shape)} does not match the "
+                             f"data's {tuple(data.shape)}")
+    return data, mask, backend

@@ -65,9 +65,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._image import is_ccddata
+from ._image import image_data
 from .backend import get_backend
-from .frame import Frame
 from .sections import check_section, parse_section
 
 __all__ = ["DetectorMeasurement", "GainEstimate", "ReadNoiseEstimate", "gain_from_flats",
@@ -189,30 +188,7 @@ class _Layout(NamedTuple):
 
 def _raw(image, what):
     """(data, boolean mask or None) of an array, Frame, CCDData or MaskedArray."""
-    mask = None
-    if isinstance(image, Frame):
-        data, mask = image.data, image.bool_mask
-    elif is_ccddata(image):
-        data, mask = np.asarray(image.data), image.mask
-    elif isinstance(image, np.ma.MaskedArray):
-        data, mask = image.data, np.ma.getmaskarray(image)
-    elif isinstance(image, (list, tuple)) or hasattr(image, "__array__") or hasattr(
-            image, "__cuda_array_interface__"):
-        data = image
-    else:
-        raise TypeError(f"{what}: expected a 2-D array, Frame or CCDData; "
-                        f"got {type(image).__name__}")
-    backend = get_backend(data, mask)
-    data = backend.asarray(data)
-    if data.dtype.kind not in "biuf":
-        raise TypeError(f"{what}: expected numbers, got dtype {data.dtype}")
-    if data.ndim != 2:
-        raise ValueError(f"{what} must be a 2-D image; got shape {tuple(data.shape)}")
-    if mask is not None:
-        mask = backend.asarray(mask, bool)
-        if mask.shape != data.shape:
-            raise ValueError(f"{what}: mask shape {tuple(mask.shape)} does not match the "
-                             f"data's {tuple(data.shape)}")
+    data, mask, _ = image_data(image, what, with_mask=True)
     return data, mask
 
 

@@ -239,9 +239,9 @@ def test_wrong_shapes_raise_value_error(backend):
             call()
         assert "\n" not in str(info.value)
     cube = _on(backend, np.stack([det.frame(), det.frame()]))[0]
-    with pytest.raises(ValueError, match="must be a 2-D image"):
+    with pytest.raises(ValueError, match="must be two-dimensional"):
         gain_from_flats(f, f, b, cube)
-    with pytest.raises(ValueError, match="must be a 2-D image"):
+    with pytest.raises(ValueError, match="must be two-dimensional"):
         measure_detector(f, [b, b])  # one flat, not a list of flats: its rows are 1-D
     with pytest.raises(ValueError, match="max_level_ratio"):
         measure_detector([f, f], [b, b], max_level_ratio=0.1)

@@ -156,3 +156,22 @@ def test_dry_run_says_where_each_value_comes_from(tmp_path, capsys):
     assert "unit: adu (assumed: no BUNIT)" in text
     assert "gain: none: the program writes no e-/ADU card -> measured from the night's flat" in text
     assert "read noise: none: the program writes no read-noise card -> measured" in text
+
+
+@pytest.mark.gpu
+def test_a_program_night_on_the_gpu_measures_what_the_cpu_measures(tmp_path):
+    """The measurement reads the frames onto the device; the values must not depend on it."""
+    sim, raw, _ = _night(tmp_path, "asiair", n_science=1, filters=("V",))
+    records = {}
+    for device in ("cpu", "gpu"):
+        summary = gpucal.reduce(raw, tmp_path / device, device=device)
+        assert summary.failed == []
+        with ResultsDB(tmp_path / device, create=False) as db:
+            records[device] = {r.path: r for r in db.records(kind="science")}
+    assert records["cpu"].keys() == records["gpu"].keys()
+    for path, cpu in records["cpu"].items():
+        gpu = records["gpu"][path]
+        assert gpu.stats["GAINSRC"] == cpu.stats["GAINSRC"]
+        assert gpu.stats["GAIN"] == pytest.approx(cpu.stats["GAIN"], rel=1e-6)
+        assert gpu.stats["RDNOISE"] == pytest.approx(cpu.stats["RDNOISE"], rel=1e-6)
+        assert gpu.stats["NCOSMIC"] == cpu.stats["NCOSMIC"]
