@@ -1,6 +1,7 @@
 """The ``gpucal`` command line."""
 
 import argparse
+import errno
 import os
 import platform
 import sys
@@ -164,6 +165,21 @@ def build_parser():
     return parser
 
 
+def _os_message(exc):
+    """One line for an OSError: its own words where gpucal wrote them, else the system's
+    with the file (cut short: the name may be what was too long)."""
+    if exc.errno is None or exc.strerror is None:
+        return str(exc)
+    name = "" if exc.filename is None else os.fspath(exc.filename)
+    name = name if len(name) <= 120 else name[:60] + "…" + name[-40:]
+    hint = {errno.ENOSPC: "; free some space and run again (what was written is complete)",
+            errno.EDQUOT: "; over quota: free some space and run again",
+            errno.EFBIG: "; over the file size limit (ulimit -f)",
+            errno.EACCES: "; check the permissions", errno.EROFS: "",
+            errno.ENAMETOOLONG: "; use a shorter directory name"}.get(exc.errno, "")
+    return f"{exc.strerror}{': ' + name if name else ''}{hint}"
+
+
 def main(argv=None):
     """Run the ``gpucal`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -173,7 +189,9 @@ def main(argv=None):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout
         return 0
-    except (FrameError, GPUUnavailableError, OutputBusyError, FileNotFoundError,
-            FileExistsError, NotADirectoryError, ValueError) as exc:
+    except (FrameError, GPUUnavailableError, OutputBusyError, ValueError) as exc:
         print(f"gpucal {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a missing file, a full disk, no permission, a name too long...
+        print(f"gpucal {args.command}: error: {_os_message(exc)}", file=sys.stderr)
         return 1

@@ -42,7 +42,8 @@ def _cmd_reduce(args):
     if args.scheduler and (args.workers or args.gpus):
         raise ValueError("--scheduler connects to a running cluster: --workers and --gpus "
                          "start a local one")
-    options = dict(config=args.config, device=args.device, nights=args.nights, force=args.force)
+    options = dict(config=args.config, device=args.device, nights=args.nights, force=args.force,
+                   rebuild_db=args.rebuild_db)
     if args.executor != "dask":
         return _reduce(args.raw_dir, args.output, executor=args.executor,
                        workers=args.workers, **options)
@@ -99,6 +100,9 @@ def add_commands(sub, device_help):
                         "cluster of N processes (default: the CPU count; 1 on the GPU)")
     p.add_argument("--gpus", action="store_true",
                    help="with --executor dask: one worker per GPU (dask-cuda)")
+    p.add_argument("--rebuild-db", action="store_true",
+                   help="if OUT_DIR's database is damaged, keep it aside and rebuild it from "
+                        "the records the products carry (only what changed is remade)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan (groups, masters, calibrations chosen) and stop")
     p.set_defaults(func=_cmd_reduce)

@@ -27,3 +27,14 @@ class MissingKeywordError(KeyError, ValueError):
 
 class OutputBusyError(RuntimeError):
     """Another gpucal run is writing the output directory (it holds its lock file)."""
+
+
+class DiskFullError(OSError):
+    """The output directory's disk (or the user's quota, or the file size limit) is full.
+
+    A night stops at once: what was written before is complete and recorded.
+    """
+
+
+class DamagedDatabaseError(ValueError):
+    """The results database is damaged; the message says how to rebuild it from the products."""

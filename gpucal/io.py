@@ -397,7 +397,21 @@ def write_fits(path, data, header, *, mask=None, uncertainty=None, unit=None,
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        cause = os_error(exc)
+        if cause is not None and cause is not exc:  # astropy hides it behind its own error
+            raise OSError(cause.errno, cause.strerror, path) from None
         raise
+
+
+def os_error(exc):
+    """The OSError behind `exc` (itself, or one it was raised while handling), or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None

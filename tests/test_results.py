@@ -162,7 +162,7 @@ def test_newer_schema_and_foreign_files_are_refused(tmp_path):
         ResultsDB(tmp_path)
     junk = tmp_path / "junk.sqlite"
     junk.write_bytes(b"not a database at all" * 100)
-    with pytest.raises(ValueError, match="not a gpucal results database"):
+    with pytest.raises(ValueError, match="not a readable gpucal results database.*--rebuild-db"):
         ResultsDB(junk)
     with pytest.raises(FileNotFoundError, match="run gpucal reduce first"):
         ResultsDB(tmp_path / "missing", create=False)

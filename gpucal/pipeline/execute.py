@@ -14,7 +14,10 @@ the recorded checksum, its inputs and parameters are the task's, and every
 master or mask it was made from is still the one recorded (by checksum).
 """
 
+import errno
 import fcntl
+import os
+import sqlite3
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -24,15 +27,15 @@ from pathlib import Path
 
 from ..backend import load_backend
 from ..device import resolve_device
-from ..errors import OutputBusyError
+from ..errors import DamagedDatabaseError, DiskFullError, OutputBusyError
 from ..io import TEMPORARY_NAME
 from ..progress import ProgressBar
 from .config import CALIBRATIONS, InstrumentConfig, load_config
 from .detector import complete
-from .plan import make_plan
+from .plan import MasterTask, ScienceTask, make_plan
 from .scan import scan
-from .results import Record, ResultsDB
-from .tasks import dependencies, run_task, task_record
+from .results import DB_NAME, Record, ResultsDB, damaged, now, file_checksum
+from .tasks import dependencies, embedded_record, run_task, task_record
 
 __all__ = ["SerialExecutor", "Summary", "ThreadExecutor", "execute", "plan_reduction",
            "reduce"]
@@ -97,10 +100,12 @@ class Summary:
     frames: int = 0  # raw frames found by the scan
     skipped: list = field(default_factory=list)  # Records of unusable raw files
     made: Counter = field(default_factory=Counter)  # kind -> products made this run
-    reused: int = 0  # products already up to date
+    reused: int = 0  # products already up to date (adopted ones included)
+    adopted: int = 0  # product files without a row, recorded from the record they carry
     failed: list = field(default_factory=list)  # Records of products that failed
     attention: dict = field(default_factory=dict)  # science output -> its reasons (text)
     notes: list = field(default_factory=list)  # said once per run: assumptions, measurements
+    remade: dict = field(default_factory=dict)  # output -> why its earlier product was stale
     stage_seconds: dict = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -118,14 +123,16 @@ class Summary:
         """The closing summary, as lines of text."""
         made = ", ".join(f"{n} {kind}" for kind, n in sorted(self.made.items())) or "none"
         stages = ", ".join(f"{k} {v:.1f} s" for k, v in self.stage_seconds.items())
+        adopted = f" ({self.adopted} recorded from their own records)" if self.adopted else ""
         lines = [f"{self.frames} raw frames, {len(self.skipped)} skipped; "
-                 f"products made: {made}; up to date already: {self.reused}",
+                 f"products made: {made}; up to date already: {self.reused}{adopted}",
                  f"science frames flagged (missing or fallback calibration, skipped step): "
                  f"{self.flagged}; failed: {len(self.failed)}",
                  f"time {self.seconds:.1f} s on the {self.device.upper()} "
                  f"({self.executor} executor): {stages}",
                  f"products in {self.out_dir}; table: gpucal list {self.out_dir}"]
         lines += [f"  {note}" for note in self.notes]
+        lines += [f"  remade {path}: {why}" for path, why in sorted(self.remade.items())]
         lines += [f"  flagged {path}: {why}" for path, why in sorted(self.attention.items())]
         lines += [f"  skipped {r.inputs[0]}: {r.reason}" for r in self.skipped]
         lines += [f"  FAILED {r.path}: {r.reason}" for r in self.failed]
@@ -209,16 +216,59 @@ def _notes(plan):
     return notes
 
 
-def _up_to_date(db, task):
+def _stale(db, task):
+    """Why the product of `task` must be made ('' when the recorded one is up to date).
+
+    Up to date: recorded 'ok', its file still has the recorded checksum, the same inputs and
+    parameters, every raw input unchanged (the same size and mtime; where either differs,
+    the same content: a touched file is re-hashed, not remade), and every master or mask it
+    was made from still the one recorded (by checksum).
+    """
     rec = db.get(task.output)
-    if rec is None or rec.work() != task_record(task).work() or not db.done(task.output):
-        return False
+    if rec is None:
+        return "new"
+    if rec.status != "ok":
+        return f"it {rec.status} before"
+    if rec.work() != task_record(task).work():
+        return "its inputs or parameters changed"
+    if not db.done(task.output):
+        return "its file is missing or changed on disk"
+    raws = task.inputs if isinstance(task, MasterTask) else (task.path,) \
+        if isinstance(task, ScienceTask) else ()
+    stamps = dict(rec.stamps)
+    for path in raws:
+        why = _raw_changed(path, stamps.get(path))
+        if why:
+            return why
+        stamps[path] = [*_stat(path), stamps[path][2]]
+    if stamps != rec.stamps:  # touched but unchanged: remember the new times
+        db.record(replace(rec, stamps=stamps))
     used = {c["path"]: c.get("checksum") for c in rec.calibrations.values()}
     if set(used) != dependencies(task):
-        return False  # made without a master or mask it should have had
-    current = (db.get(path) for path in used)
-    return all(c is not None and c.status == "ok" and c.checksum == used[c.path]
-               for c in current)
+        return "a master or mask it needs was missing when it was made"
+    for path, checksum in used.items():
+        current = db.get(path)
+        if current is None or current.status != "ok" or current.checksum != checksum:
+            return f"its calibration {path} changed"
+    return ""
+
+
+def _stat(path):
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+def _raw_changed(path, stamp):
+    """Why the raw file at `path` is not what `stamp` ([size, mtime_ns, checksum]) recorded."""
+    name = os.path.basename(path)
+    if stamp is None:
+        return f"no record of what its raw frame {name} was"
+    try:
+        if list(_stat(path)) == stamp[:2]:
+            return ""
+        return "" if file_checksum(path) == stamp[2] else f"its raw frame {name} changed"
+    except OSError:
+        return f"its raw frame {name} is gone or unreadable"
 
 
 def _with_checksums(db, rec):
@@ -228,8 +278,48 @@ def _with_checksums(db, rec):
     return replace(rec, calibrations=calibrations)
 
 
-def _run_wave(db, executor, function, tasks, force, summary, bar):
-    todo = [t for t in tasks if force or not _up_to_date(db, t)]
+def _adopt(db, task, out_dir, made):
+    """Record the product of `task` from the record it carries, without making it again.
+
+    For a product file without a row (its run was killed between the rename and the
+    commit, or the database was rebuilt): only when its record is of this very task, its
+    raw inputs are unchanged and none of its masters or masks was made anew in this run.
+    """
+    path = out_dir / task.output
+    rec = embedded_record(path) if path.is_file() else None
+    if rec is None or rec.status != "ok" or rec.work() != task_record(task).work():
+        return False
+    if dependencies(task) & made or {c["path"] for c in rec.calibrations.values()} != \
+            dependencies(task) or any(_raw_changed(p, s) for p, s in rec.stamps.items()):
+        return False
+    if not all((c := db.get(dep)) is not None and c.status == "ok"
+               for dep in dependencies(task)):
+        return False
+    db.record(_with_checksums(db, replace(rec, checksum=file_checksum(path), created=now())))
+    return True
+
+
+def _record(db, rec):
+    """db.record, a full disk said as one (SQLite says 'database or disk is full')."""
+    try:
+        db.record(rec)
+    except sqlite3.OperationalError as exc:
+        if "full" in str(exc):
+            raise DiskFullError(errno.ENOSPC, f"{exc} recording {rec.path}") from None
+        raise
+
+
+def _run_wave(db, executor, function, tasks, force, summary, bar, made):
+    todo = []
+    for task in tasks:
+        why = "--force" if force else _stale(db, task)
+        if why == "new" and _adopt(db, task, Path(db.out_dir), made):
+            summary.adopted += 1
+            why = ""
+        if why:
+            todo.append(task)
+            if why not in ("new", "--force"):
+                summary.remade[task.output] = why
     summary.reused += len(tasks) - len(todo)
     if bar:
         bar.step(len(tasks) - len(todo))
@@ -237,14 +327,29 @@ def _run_wave(db, executor, function, tasks, force, summary, bar):
         if rec.status == "ok":
             rec = _with_checksums(db, rec)
             summary.made[rec.kind] += 1
+            made.add(rec.path)
         else:
             summary.failed.append(rec)
-        db.record(rec)
+        _record(db, rec)
         if bar:
             bar.step()
 
 
-def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=False):
+def _open(out_dir, rebuild):
+    """The results database; with `rebuild`, a damaged one is kept aside and a new one made."""
+    try:
+        return ResultsDB(out_dir)
+    except DamagedDatabaseError:
+        if not rebuild:
+            raise
+    path = Path(out_dir) / DB_NAME
+    aside = path.with_name(f"{DB_NAME}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+    path.rename(aside)
+    return ResultsDB(out_dir)
+
+
+def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=False,
+            rebuild_db=False):
     """Run a plan: make its masters, masks and science frames in OUT_DIR and record them.
 
     Parameters
@@ -263,6 +368,8 @@ def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=
         Redo every product, even those up to date.
     progress : bool or file, default False
         A progress bar per stage on standard error (True) or on the given stream.
+    rebuild_db : bool, default False
+        See :func:`reduce`.
 
     Returns
     -------
@@ -272,6 +379,10 @@ def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=
     ------
     OutputBusyError
         If another run is writing `out_dir`.
+    DamagedDatabaseError
+        If the results database is damaged (and `rebuild_db` is False).
+    DiskFullError
+        If the disk fills: the run stops; every product made before is complete and recorded.
     """
     device = resolve_device(device)
     executor = executor or (ThreadExecutor() if device == "cpu" else SerialExecutor())
@@ -279,36 +390,48 @@ def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=
     summary = Summary(out_dir, device, executor.name)
     started = time.monotonic()
     function = partial(run_task, out_dir=out_dir, config=plan.config, device=device)
-    with _Lock(out_dir), ResultsDB(out_dir) as db:
-        _sweep(out_dir)
-        for rec in _unusable(plan):
-            db.record(rec)
-            summary.skipped.append(rec)
-        measured = time.monotonic()
-        plan, notes = complete(plan, device)
-        summary.notes = _notes(plan) + [f"measured {n}" for n in notes]
-        summary.stage_seconds["detector"] = time.monotonic() - measured
-        stages = [("masters", [[m for m in plan.masters if m.kind == kind]
-                               for kind in CALIBRATIONS]),
-                  ("masks", [plan.masks]), ("science", [plan.science])]
-        for stage, waves in stages:
-            stage_started = time.monotonic()
-            bar = None
-            if progress and any(waves):
-                bar = ProgressBar(stage, stream=None if progress is True else progress)
-                bar.start(sum(map(len, waves)))
-            for tasks in waves:
-                _run_wave(db, executor, function, tasks, force, summary, bar)
-            if bar:
-                bar.finish()
-            summary.stage_seconds[stage] = time.monotonic() - stage_started
-        for task in plan.science:  # made now or before: every one that needs a look
-            rec = db.get(task.output)
-            if rec is not None and rec.status == "ok" and attention(rec.flags):
-                summary.attention[task.output] = attention(rec.flags)
-        _sweep(out_dir)  # what tasks lost with a worker left behind
+    with _Lock(out_dir), _open(out_dir, rebuild_db) as db:
+        try:
+            plan = _execute(plan, db, executor, function, force, progress, summary, device)
+        except sqlite3.DatabaseError as exc:  # damage found past the first page
+            if "full" in str(exc):
+                raise DiskFullError(errno.ENOSPC, str(exc)) from None
+            raise damaged(db.path, exc) from None
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _execute(plan, db, executor, function, force, progress, summary, device):
+    """execute()'s work in an open, locked database; the completed plan."""
+    out_dir, made = Path(db.out_dir), set()
+    _sweep(out_dir)
+    for rec in _unusable(plan):
+        db.record(rec)
+        summary.skipped.append(rec)
+    measured = time.monotonic()
+    plan, notes = complete(plan, device)
+    summary.notes = _notes(plan) + [f"measured {n}" for n in notes]
+    summary.stage_seconds["detector"] = time.monotonic() - measured
+    stages = [("masters", [[m for m in plan.masters if m.kind == kind]
+                           for kind in CALIBRATIONS]),
+              ("masks", [plan.masks]), ("science", [plan.science])]
+    for stage, waves in stages:
+        stage_started = time.monotonic()
+        bar = None
+        if progress and any(waves):
+            bar = ProgressBar(stage, stream=None if progress is True else progress)
+            bar.start(sum(map(len, waves)))
+        for tasks in waves:
+            _run_wave(db, executor, function, tasks, force, summary, bar, made)
+        if bar:
+            bar.finish()
+        summary.stage_seconds[stage] = time.monotonic() - stage_started
+    for task in plan.science:  # made now or before: every one that needs a look
+        rec = db.get(task.output)
+        if rec is not None and rec.status == "ok" and attention(rec.flags):
+            summary.attention[task.output] = attention(rec.flags)
+    _sweep(out_dir)  # what tasks lost with a worker left behind
+    return plan
 
 
 def plan_reduction(raw_dir, out_dir=None, *, config=None, nights=None):
@@ -331,11 +454,18 @@ def plan_reduction(raw_dir, out_dir=None, *, config=None, nights=None):
     """
     if not isinstance(config, InstrumentConfig):
         config = load_config(config)
-    if out_dir is not None:
+    if out_dir is not None:  # resolved: a symlink cannot hide one inside the other
         raw, out = Path(raw_dir).resolve(), Path(out_dir).resolve()
-        if out == raw or raw in out.parents:
+        if out == raw:
+            raise ValueError(f"the output directory {out_dir} is the raw directory; raw "
+                             "frames are never written: choose another output directory")
+        if raw in out.parents:
             raise ValueError(f"the output directory {out_dir} is inside the raw directory "
                              f"{raw_dir}; its products would be read as raw frames")
+        if out in raw.parents:
+            raise ValueError(f"the raw directory {raw_dir} is inside the output directory "
+                             f"{out_dir}; products could overwrite raw frames: choose an "
+                             "output directory outside it")
     frames, skipped = scan(raw_dir, nights=nights, config=config)
     return make_plan(frames, config, skipped), len(frames)
 
@@ -366,7 +496,7 @@ def _executor(executor, client, workers, device):
 
 
 def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=False,
-           progress=False, executor="auto", client=None, workers=None):
+           progress=False, executor="auto", client=None, workers=None, rebuild_db=False):
     """Reduce every night under RAW_DIR into OUT_DIR: masters, masks, calibrated science.
 
     Scans the FITS headers (:func:`gpucal.pipeline.plan.scan`), plans the reduction
@@ -399,6 +529,10 @@ def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=Fal
         :func:`execute`. The products and records are the same with every executor.
     client : distributed.Client, optional
     workers : int, optional
+    rebuild_db : bool, default False
+        If OUT_DIR's database is damaged, keep it aside (``gpucal.sqlite.damaged-<time>``)
+        and rebuild it from the records the products carry in their headers; products
+        whose inputs and parameters are unchanged are recorded without being remade.
 
     Returns
     -------
@@ -434,7 +568,7 @@ def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=Fal
     executor, owned = _executor(executor, client, workers, device)
     try:
         summary = execute(plan, out_dir, executor=executor, device=device, force=force,
-                          progress=progress)
+                          progress=progress, rebuild_db=rebuild_db)
     finally:
         if owned:
             executor.close()

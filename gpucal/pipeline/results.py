@@ -16,30 +16,51 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .._version import __version__
+from ..errors import DamagedDatabaseError
 
 DB_NAME = "gpucal.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: stamps (size, mtime, checksum of each raw input)
 STATUSES = ("ok", "skipped", "failed")
-_JSON = ("signature", "inputs", "calibrations", "parameters", "stats", "flags")
+_JSON = ("signature", "inputs", "calibrations", "parameters", "stats", "flags", "stamps")
 _SCHEMA = """CREATE TABLE products (
     path TEXT PRIMARY KEY, kind TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('ok', 'skipped', 'failed')), reason TEXT,
     night TEXT, signature TEXT NOT NULL, mjd REAL, exptime REAL, inputs TEXT NOT NULL,
     calibrations TEXT NOT NULL, parameters TEXT NOT NULL, stats TEXT NOT NULL,
-    flags TEXT NOT NULL, gpucal_version TEXT NOT NULL, checksum TEXT, created TEXT NOT NULL)"""
+    flags TEXT NOT NULL, gpucal_version TEXT NOT NULL, checksum TEXT, created TEXT NOT NULL,
+    stamps TEXT NOT NULL DEFAULT '{}')"""
 
 
-def _now():
+def damaged(path, exc):
+    """The error for a results database SQLite cannot read, saying how to rebuild it."""
+    return DamagedDatabaseError(
+        f"{path} is not a readable gpucal results database ({exc}). The products are "
+        f"intact and each carries its own record: `gpucal reduce RAW_DIR -o "
+        f"{Path(path).parent} --rebuild-db` keeps this file as {Path(path).name}.damaged-<time> "
+        "and rebuilds the database from the products, remaking only what changed")
+
+
+def now():
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _plain(value):
-    """JSON fallback: executors hand over NumPy scalars and paths."""
-    if hasattr(value, "item"):
-        return value.item()
+    """JSON fallback: NumPy scalars and paths as themselves; anything else a header may hold
+    (a complex number, an undefined value) as its string form, so no value stops a night."""
+    if hasattr(value, "item") and not isinstance(value, complex):
+        value = value.item()
+        if not isinstance(value, complex):
+            return value
     if isinstance(value, os.PathLike):
         return os.fspath(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    return str(value)
+
+
+def file_stamp(path):
+    """``[size, mtime_ns, SHA-256]`` of a file: what a product records of each raw input."""
+    before = os.stat(path)
+    checksum = file_checksum(path)
+    return [before.st_size, before.st_mtime_ns, checksum]
 
 
 def file_checksum(path):
@@ -90,7 +111,8 @@ class Record:
     flags: dict = field(default_factory=dict)
     gpucal_version: str = __version__
     checksum: str | None = None
-    created: str = field(default_factory=_now)
+    created: str = field(default_factory=now)
+    stamps: dict = field(default_factory=dict)  # raw input -> [size, mtime_ns, checksum]
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -115,6 +137,15 @@ class Record:
         """The ``products`` row of this record: a tuple in column order, JSON encoded."""
         return tuple(json.dumps(getattr(self, name), sort_keys=True, default=_plain)
                      if name in _JSON else getattr(self, name) for name in FIELDS)
+
+    def to_json(self):
+        """The record as one JSON text (what a product carries in its header)."""
+        return json.dumps(self.as_row(), default=_plain)
+
+    @classmethod
+    def from_json(cls, text):
+        """The record of :meth:`to_json`'s text."""
+        return cls.from_row(json.loads(text))
 
     def work(self):
         """What went into the product, as canonical JSON: its inputs and parameters.
@@ -194,12 +225,19 @@ class ResultsDB:
         try:
             version = self._con.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            if exc.sqlite_errorname != "SQLITE_NOTADB":  # e.g. locked: not the file's fault
+            if exc.sqlite_errorname in ("SQLITE_BUSY", "SQLITE_LOCKED"):  # not the file's fault
                 raise
-            raise ValueError(f"{self.path} is not a gpucal results database: {exc}") from None
+            raise damaged(self.path, exc) from None
         if version > SCHEMA_VERSION:
             raise ValueError(f"{self.path} has schema version {version}; this gpucal "
                              f"{__version__} reads up to {SCHEMA_VERSION}: upgrade gpucal")
+        if version == 1:  # rows without stamps: their products are remade once, checked
+            with self._con:
+                self._con.execute("BEGIN IMMEDIATE")
+                if self._con.execute("PRAGMA user_version").fetchone()[0] == 1:
+                    self._con.execute("ALTER TABLE products ADD COLUMN stamps TEXT NOT NULL "
+                                      "DEFAULT '{}'")
+                    self._con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         if version == 0:
             with self._con:
                 self._con.execute("BEGIN IMMEDIATE")

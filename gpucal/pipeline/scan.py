@@ -208,7 +208,7 @@ def scan(raw_dir, nights=None, config=None):
     ('1.3 e-/ADU (header EGAIN)', 'none: no RDNOISE/READNOIS/RON/READNOISE card', 'assumed: no BUNIT')
     """
     config = config or InstrumentConfig()
-    root = Path(raw_dir).absolute()
+    root = Path(os.path.abspath(raw_dir))  # 'raw/../raw' normalised; symlinks kept
     if not root.exists():
         raise FileNotFoundError(f"raw directory {os.fspath(raw_dir)!r} does not exist")
     if not root.is_dir():

@@ -15,8 +15,10 @@ keywords (names from the instrument configuration). Pixels at or above the
 configuration's ``saturation`` in the raw frame are flagged SATURATED.
 """
 
+import errno
 import functools
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from astropy import units as u
@@ -26,19 +28,26 @@ from ..backend import to_device
 from ..badpixels import ccdmask
 from ..calibrate import ccd_process
 from ..cosmics import cosmicray_lacosmic
+from ..errors import DiskFullError
 from ..flags import MaskFlag
 from ..flags import count as count_flagged
 from ..frame import Frame
+from ..io import os_error
 from ..masks import hot_pixel_mask, read_mask, write_mask
 from ..masters import make_master_bias, make_master_dark, make_master_flat
 from .config import CALIBRATIONS
 from .headers import header_number
 from .plan import MasterTask, MaskTask, ScienceTask
-from .results import Record, file_checksum
+from .results import Record, file_checksum, file_stamp
 from ..robust import KEYS, add_robust_stats, robust_stats
 
-__all__ = ["dependencies", "run_task", "task_record"]
+__all__ = ["RECORD_CARD", "dependencies", "embedded_record", "run_task", "task_record"]
 
+#: The header card where every product carries its own database record (JSON), so that a
+#: damaged database can be rebuilt from the products and a product whose row was lost (a run
+#: killed between the rename and the commit) is recognised instead of remade.
+RECORD_CARD = "GPUCALRC"
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # no space, over quota, over the size limit
 _MASTER = {"bias": make_master_bias, "dark": make_master_dark, "flat": make_master_flat}
 _MASK = {"ccdmask": (MaskFlag.BAD_PIXEL, "bad pixels and columns of the master flat", "flat"),
          "hot_pixels": (MaskFlag.HOT_PIXEL, "hot pixels of the master dark", "dark")}
@@ -170,10 +179,20 @@ def _header_flags(header, flags, calibrations):
         header["QCFLAGS"] = (text, "gpucal quality flags") if len(text) <= 42 else text
 
 
-def _write(out_dir, output, save):
-    """`save(path)` the product at OUT_DIR/output (its folders made); its checksum."""
+def _write(out_dir, output, save, raws=()):
+    """`save(path)` the product at OUT_DIR/output (its folders made); its checksum.
+
+    Raw frames are never written: the product must land inside OUT_DIR (no symlinked folder
+    leading elsewhere) and must not be one of the task's raw inputs.
+    """
     target = out_dir / output
     target.parent.mkdir(parents=True, exist_ok=True)
+    where = target.parent.resolve() / target.name
+    if not where.is_relative_to(out_dir.resolve()):
+        raise ValueError(f"{output} would be written outside {out_dir} (at {where}, through "
+                         "a symbolic link); nothing was written")
+    if where.exists() and any(os.path.samefile(where, raw) for raw in raws):
+        raise ValueError(f"{output} is the raw frame {where}; raw frames are never written")
     save(target)
     return file_checksum(target)
 
@@ -310,21 +329,50 @@ def run_task(task, out_dir, config, device="cpu"):
     """
     out_dir = Path(out_dir)
     try:
+        # What the raw inputs were when read: a later change of any of them remakes this.
+        raws = () if isinstance(task, MaskTask) else \
+            task.inputs if isinstance(task, MasterTask) else (task.path,)
+        stamps = {path: file_stamp(path) for path in raws}
         if isinstance(task, MaskTask):
             mask, flag, what, stats = _mask(task, out_dir, config, device)
             header = fits.Header()
             header["MASKTYPE"] = (task.kind, what)
             header["MASTER"] = task.master  # the master the mask was made from
+            record = task_record(task, stats=stats,
+                                 calibrations={_MASK[task.kind][2]: {"path": task.master}})
+            header[RECORD_CARD] = _carried(record)
             checksum = _write(out_dir, task.output, lambda target: write_mask(
                 target, mask, flag=flag, header=header, overwrite=True))
-            return task_record(task, stats=stats, checksum=checksum,
-                               calibrations={_MASK[task.kind][2]: {"path": task.master}})
-        make = _master if isinstance(task, MasterTask) else _science
-        product, calibrations, stats, flags = make(task, out_dir, config, device)
-        checksum = _write(out_dir, task.output,
-                          lambda target: product.write(target, overwrite=True))
-        return task_record(task, calibrations=calibrations, stats=stats, flags=flags,
-                           checksum=checksum)
+        else:
+            make = _master if isinstance(task, MasterTask) else _science
+            product, calibrations, stats, flags = make(task, out_dir, config, device)
+            record = task_record(task, calibrations=calibrations, stats=stats, flags=flags,
+                                 stamps=stamps)
+            product.header[RECORD_CARD] = _carried(record)
+            checksum = _write(out_dir, task.output,
+                              lambda target: product.write(target, overwrite=True), raws)
+        return replace(record, checksum=checksum)
     except Exception as exc:  # a task never takes the night down: the reason is recorded
+        cause = os_error(exc)
+        if cause is not None and cause.errno in _FULL:  # but a full disk does: all would fail
+            raise DiskFullError(cause.errno, cause.strerror, cause.filename) from None
         reason = f"{type(exc).__name__}: {exc}"
         return task_record(task, status="failed", reason=reason.replace(os.linesep, " "))
+
+
+def _carried(record):
+    """The record as the product carries it: without its creation time, so that the same
+    task makes the same bytes on every run and executor."""
+    return replace(record, created="").to_json()
+
+
+def embedded_record(path):
+    """The Record a product carries in its header (:data:`RECORD_CARD`), or None."""
+    try:
+        text = fits.getval(path, RECORD_CARD)
+    except (OSError, KeyError, ValueError):
+        return None
+    try:
+        return Record.from_json(text)
+    except (ValueError, TypeError):
+        return None
