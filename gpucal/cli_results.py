@@ -2,7 +2,9 @@
 
 import json
 
-from .pipeline.results import FIELDS, ResultsDB, filter_keys
+import sqlite3
+
+from .pipeline.results import FIELDS, ResultsDB, damaged, filter_keys
 
 KINDS = ("bias", "dark", "flat", "science", "ccdmask", "hot_pixels", "raw")
 
@@ -52,19 +54,26 @@ def list_products(out_dir, kind=None, where=None, night=None, keys=(), sort=None
     `keys` add columns (a key ``"all"`` lists the keys instead); `sort` orders by a key.
     """
     with ResultsDB(out_dir, create=False) as db:
-        kinds = sorted(set(db.kinds()) | set(KINDS))
-        if kind is not None and kind not in kinds:
-            raise ValueError(f"--kind {kind!r} is not a kind of product; known: "
-                             f"{', '.join(kinds)}")
-        known = db.keys()
-        for option, names in (("-k", [k for k in keys if k != "all"]),
-                              ("--filter", filter_keys(where) if where else ())):
-            unknown = list(dict.fromkeys(k for k in names if k.lower() not in known))
-            if unknown:
-                raise ValueError(f"{option}: no product has the key(s) "
-                                 f"{', '.join(map(repr, unknown))}; known keys: "
-                                 f"{', '.join(sorted(known))}")
-        records = db.query(kind, where, night=night)
+        try:
+            return _list(db, kind, where, night, keys, sort)
+        except sqlite3.DatabaseError as exc:  # damage past the pages opening it read
+            raise damaged(db.path, exc) from None
+
+
+def _list(db, kind, where, night, keys, sort):
+    kinds = sorted(set(db.kinds()) | set(KINDS))
+    if kind is not None and kind not in kinds:
+        raise ValueError(f"--kind {kind!r} is not a kind of product; known: "
+                         f"{', '.join(kinds)}")
+    known = db.keys()
+    for option, names in (("-k", [k for k in keys if k != "all"]),
+                          ("--filter", filter_keys(where) if where else ())):
+        unknown = list(dict.fromkeys(k for k in names if k.lower() not in known))
+        if unknown:
+            raise ValueError(f"{option}: no product has the key(s) "
+                             f"{', '.join(map(repr, unknown))}; known keys: "
+                             f"{', '.join(sorted(known))}")
+    records = db.query(kind, where, night=night)
     if "all" in keys:
         lines = [f"{'columns:':<10} {' '.join(FIELDS)}"]
         for group in ("stats", "flags", "signature"):

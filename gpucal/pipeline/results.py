@@ -217,17 +217,18 @@ class ResultsDB:
         try:
             self._migrate()
             self._con.execute("PRAGMA synchronous = FULL")  # a committed product survives
+            self._con.execute("SELECT path FROM products LIMIT 1").fetchall()  # its table reads
+        except sqlite3.DatabaseError as exc:
+            self._con.close()
+            if getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+                raise  # another connection's lock: not the file's fault
+            raise damaged(self.path, exc) from None
         except BaseException:
             self._con.close()
             raise
 
     def _migrate(self):
-        try:
-            version = self._con.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            if exc.sqlite_errorname in ("SQLITE_BUSY", "SQLITE_LOCKED"):  # not the file's fault
-                raise
-            raise damaged(self.path, exc) from None
+        version = self._con.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise ValueError(f"{self.path} has schema version {version}; this gpucal "
                              f"{__version__} reads up to {SCHEMA_VERSION}: upgrade gpucal")

@@ -186,13 +186,13 @@ def _write(out_dir, output, save, raws=()):
     leading elsewhere) and must not be one of the task's raw inputs.
     """
     target = out_dir / output
-    target.parent.mkdir(parents=True, exist_ok=True)
-    where = target.parent.resolve() / target.name
+    where = target.parent.resolve() / target.name  # before any folder is made
     if not where.is_relative_to(out_dir.resolve()):
         raise ValueError(f"{output} would be written outside {out_dir} (at {where}, through "
                          "a symbolic link); nothing was written")
     if where.exists() and any(os.path.samefile(where, raw) for raw in raws):
         raise ValueError(f"{output} is the raw frame {where}; raw frames are never written")
+    target.parent.mkdir(parents=True, exist_ok=True)
     save(target)
     return file_checksum(target)
 
