@@ -175,3 +175,28 @@ def test_a_program_night_on_the_gpu_measures_what_the_cpu_measures(tmp_path):
         assert gpu.stats["GAIN"] == pytest.approx(cpu.stats["GAIN"], rel=1e-6)
         assert gpu.stats["RDNOISE"] == pytest.approx(cpu.stats["RDNOISE"], rel=1e-6)
         assert gpu.stats["NCOSMIC"] == cpu.stats["NCOSMIC"]
+
+
+@pytest.mark.parametrize("card, value, why", [
+    ("RDNOISE", 1e30, "header RDNOISE=1e+30 is not a plausible read noise (0 to 10000 e-)"),
+    ("RDNOISE", -3.0, "header RDNOISE=-3.0 is not a plausible read noise"),
+    ("GAIN", 0.0, "header GAIN=0.0 is not a plausible e-/ADU"),
+    ("GAIN", -1.5, "header GAIN=-1.5 is not a plausible e-/ADU"),
+    ("GAIN", "high", "header GAIN='high' is not a plausible e-/ADU"),
+])
+def test_an_implausible_card_is_passed_over_and_the_value_measured(tmp_path, card, value, why):
+    """RDNOISE=1e30 once gave an all-inf UNCERT and NCOSMIC=0 without a flag."""
+    sim, raw, out = _night(tmp_path, "gpucal", n_science=1, filters=("V",))
+    for path in sim.paths:
+        with fits.open(path, mode="update") as hdul:
+            hdul[0].header[card] = value
+    gpucal.reduce(raw, out, device="cpu")
+    with ResultsDB(out, create=False) as db:
+        (r,) = db.records(kind="science")
+    name = "RDNOISE" if card == "RDNOISE" else "GAIN"
+    source = r.stats["RDNSRC" if card == "RDNOISE" else "GAINSRC"]
+    assert source.startswith("measured: ")
+    assert r.stats[name] == pytest.approx(3.5 if card == "RDNOISE" else 0.8, rel=0.1)
+    plan, _ = gpucal.pipeline.execute.plan_reduction(raw)
+    assert why in getattr(plan.frames[0], "readnoise" if card == "RDNOISE" else "gain").source
+    assert np.isfinite(fits.getdata(out / r.path, "UNCERT")).all() and r.stats["NCOSMIC"] > 0

@@ -27,6 +27,8 @@ _MJD0 = datetime(1858, 11, 17)
 #: A GAIN card holding an integer above this (and no EGAIN beside it) is a CMOS sensor's
 #: gain setting (ZWO, QHY: 0-600), not electrons per ADU (CCDs: 0.1-20).
 GAIN_SETTING_ABOVE = 20
+#: Values no detector has: a header card outside these is damaged, not a measurement.
+PLAUSIBLE = {"gain": (1e-3, 1e3), "readnoise": (0.0, 1e4)}  # e-/ADU; electrons
 
 
 @dataclass(frozen=True)
@@ -154,8 +156,10 @@ def resolve_gain(headers, keywords, unit="adu"):
         if value is None:
             continue
         number = _real(value)
-        if number is None or number <= 0:
-            passed.append(f"header {key}={value!r} is not a positive number")
+        low, high = PLAUSIBLE["gain"]
+        if number is None or not low <= number <= high:
+            passed.append(f"header {key}={value!r} is not a plausible e-/ADU "
+                          f"({low:g} to {high:g})")
         elif _is_setting(key, number, headers, keywords):
             passed.append(f"header {key}={value!r} is a sensor gain setting, not e-/ADU")
         else:
@@ -173,11 +177,18 @@ def resolve_readnoise(headers, keywords):
     names = keywords["readnoise"]
     if isinstance(names, float):
         return Sourced(names, "configuration")
+    passed = []
+    low, high = PLAUSIBLE["readnoise"]
     for key in names:
-        number = _real(card(headers, key))
-        if number is not None and number >= 0:
+        value = card(headers, key)
+        if value is None:
+            continue
+        number = _real(value)
+        if number is not None and low <= number <= high:
             return Sourced(number, f"header {key}")
-    return Sourced(None, "none: " + _no_card(names, "read-noise"))
+        passed.append(f"header {key}={value!r} is not a plausible read noise "
+                      f"({low:g} to {high:g} e-)")
+    return Sourced(None, "none: " + ("; ".join(passed) or _no_card(names, "read-noise")))
 
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
