@@ -286,7 +286,7 @@ class Frame:
         >>> import numpy as np, tempfile, os
         >>> from gpucal import Frame
         >>> path = os.path.join(tempfile.mkdtemp(), "f.fits")
-        >>> Frame(np.zeros((3, 4)), unit="adu").write(path)
+        >>> _ = Frame(np.zeros((3, 4)), unit="adu").write(path)  # returns its SHA-256
         >>> Frame.read(path, device="cpu")
         <Frame 3×4 float32 on cpu, unit=adu>
         """
@@ -295,11 +295,18 @@ class Frame:
         frame = cls(img.data, img.mask, img.uncertainty, img.header, img.unit, dtype=None)
         return frame.to_device(device)
 
-    def write(self, path, overwrite=False):
+    def write(self, path, overwrite=False, *, compress="none"):
         """Write the Frame to FITS (MASK and UNCERT extensions), atomically.
 
         ``CCDData.read`` opens the file with the same data, a boolean mask and
         a StdDevUncertainty; gpucal reads the mask's named bits back.
+        `compress`: "none", "mask" or "mask+uncert", lossless tile compression
+        of those extensions (see :func:`gpucal.io.write_fits`).
+
+        Returns
+        -------
+        str
+            The file's SHA-256 (hex), computed as it was written.
 
         Raises
         ------
@@ -307,8 +314,9 @@ class Frame:
             If `path` exists and `overwrite` is False.
         """
         host = self.to_device("cpu")
-        io.write_fits(path, host.data, self.header, mask=host.mask,
-                      uncertainty=host.uncertainty, unit=self.unit, overwrite=overwrite)
+        return io.write_fits(path, host.data, self.header, mask=host.mask,
+                             uncertainty=host.uncertainty, unit=self.unit,
+                             overwrite=overwrite, compress=compress)
 
     # -- astropy ------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ or ``FileNotFoundError``/``FileExistsError``).
 """
 
 import contextlib
+import hashlib
 import os
 import re
 import uuid
@@ -356,24 +357,65 @@ class FitsStack:
         self.close()
 
 
+COMPRESS = ("none", "mask", "mask+uncert")
+
+
+class _Hashing:
+    """A write-only stream that hashes what passes through it: a product's checksum without
+    reading the file back. Deliberately no fileno() or seek(): astropy then writes every
+    byte, in order, through write() (with a real file it may hand arrays to the OS)."""
+
+    mode = "wb"
+
+    def __init__(self, f):
+        self._f, self.digest = f, hashlib.sha256()
+
+    def write(self, data):
+        self.digest.update(data)
+        return self._f.write(data)
+
+    def flush(self):
+        self._f.flush()
+
+    def tell(self):
+        return self._f.tell()
+
+
 def write_fits(path, data, header, *, mask=None, uncertainty=None, unit=None,
-               overwrite=False):
-    """Write an image with optional MASK and UNCERT extensions, atomically.
+               overwrite=False, compress="none"):
+    """Write an image with optional MASK and UNCERT extensions, atomically; its SHA-256.
 
     The primary HDU holds `data` and `header` (with BUNIT from `unit`); MASK
-    holds the flag bits as 16-bit integers with the bits named in its header;
-    UNCERT holds the standard deviation with ``UTYPE = 'StdDevUncertainty'``.
-    ``CCDData.read`` opens the result with a boolean mask.
+    holds the flag bits with the bits named in its header, as 8-bit integers
+    while every flag fits (16-bit beyond); UNCERT holds the standard deviation
+    with ``UTYPE = 'StdDevUncertainty'``. ``CCDData.read`` opens the result
+    with a boolean mask.
+
+    `compress` tiles MASK ("mask") and UNCERT too ("mask+uncert") losslessly
+    (RICE_1 for the mask bits, GZIP_2 without quantisation for the float
+    uncertainty), which ``CCDData.read`` still opens. The data stay
+    uncompressed: ``CCDData.read`` cannot open a tile-compressed primary image.
 
     The file is written under a temporary name in the target directory and
     renamed over `path` only when complete, so a crash never leaves a partial
-    file under the final name.
+    file under the final name. The checksum is computed from the bytes as
+    they are written.
+
+    Returns
+    -------
+    str
+        SHA-256 of the file, hex (:func:`gpucal.pipeline.results.file_checksum`).
 
     Raises
     ------
     FileExistsError
         If `path` exists and `overwrite` is False.
+    ValueError
+        For an unknown `compress`.
     """
+    if compress not in COMPRESS:
+        raise ValueError(f"compress must be one of {', '.join(map(repr, COMPRESS))}; "
+                         f"got {compress!r}")
     path = os.fspath(path)
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
@@ -383,20 +425,28 @@ def write_fits(path, data, header, *, mask=None, uncertainty=None, unit=None,
     hdus = [fits.PrimaryHDU(data, hdr)]
     if mask is not None:
         mhdr = fits.Header(flags.header_cards())
-        hdus.append(fits.ImageHDU(mask.astype(np.int16), mhdr, name=MASK_EXTNAME))
+        small = not mask.size or int(mask.max()) < 256  # 7 flags fit in a byte
+        bits = mask.astype(np.uint8 if small else np.int16)
+        hdus.append(fits.CompImageHDU(bits, mhdr, name=MASK_EXTNAME, compression_type="RICE_1")
+                    if compress != "none" else fits.ImageHDU(bits, mhdr, name=MASK_EXTNAME))
     if uncertainty is not None:
         uhdr = fits.Header([(_UNCERT_KEY, "StdDevUncertainty", "uncertainty kind (astropy)")])
-        hdus.append(fits.ImageHDU(uncertainty, uhdr, name=UNCERT_EXTNAME))
+        hdus.append(fits.CompImageHDU(uncertainty, uhdr, name=UNCERT_EXTNAME,
+                                      compression_type="GZIP_2", quantize_level=0.0)
+                    if compress == "mask+uncert" else
+                    fits.ImageHDU(uncertainty, uhdr, name=UNCERT_EXTNAME))
 
     directory, name = os.path.split(os.path.abspath(path))
     tmp = os.path.join(directory, f".{name}.{uuid.uuid4().hex[:12]}.tmp")  # TEMPORARY_NAME
     try:
         # O_EXCL: never write into someone else's file; astropy wants mode "wb".
         with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as f:
-            fits.HDUList(hdus).writeto(f)
+            hashing = _Hashing(f)
+            fits.HDUList(hdus).writeto(hashing)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        return hashing.digest.hexdigest()
     except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)

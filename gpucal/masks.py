@@ -198,7 +198,8 @@ def combine_masks(masks, flag=MaskFlag.USER):
     return out
 
 
-def write_mask(path, mask, *, flag=MaskFlag.BAD_PIXEL, header=None, overwrite=False):
+def write_mask(path, mask, *, flag=MaskFlag.BAD_PIXEL, header=None, overwrite=False,
+               compress="none"):
     """Write a mask to FITS so that gpucal, ccdproc and the seeds' notebooks can read it.
 
     The primary HDU holds 0/1 (uint8, dimensionless), which
@@ -216,12 +217,19 @@ def write_mask(path, mask, *, flag=MaskFlag.BAD_PIXEL, header=None, overwrite=Fa
     header : astropy.io.fits.Header, optional
         Cards for the primary header (e.g. HISTORY of how the mask was made).
     overwrite : bool, default False
+    compress : {"none", "mask"}, default "none"
+        Lossless tile compression of the MASK extension.
+
+    Returns
+    -------
+    str
+        The file's SHA-256 (hex).
     """
     flags = combine_masks([mask], flag=flag)
     flags = get_backend(flags).to_numpy(flags)
     hdr = fits.Header() if header is None else header
-    io.write_fits(path, (flags != 0).astype(np.uint8), hdr, mask=flags,
-                  unit=u.dimensionless_unscaled, overwrite=overwrite)
+    return io.write_fits(path, (flags != 0).astype(np.uint8), hdr, mask=flags,
+                         unit=u.dimensionless_unscaled, overwrite=overwrite, compress=compress)
 
 
 def read_mask(path, hdu=None):

@@ -88,7 +88,7 @@ def test_mask_bits_are_named_in_the_file(tmp_path):
     Frame(np.zeros((2, 2)), mask=np.full((2, 2), MaskFlag.HOT_PIXEL)).write(tmp_path / "m.fits")
     with fits.open(tmp_path / "m.fits") as hdul:
         hdr = hdul["MASK"].header
-        assert hdul["MASK"].data.dtype.kind == "i"
+        assert hdul["MASK"].data.dtype == np.uint8  # every flag fits in a byte (#23)
     names = {hdr[f"MASKB{int(f).bit_length() - 1}"] for f in MaskFlag}
     assert names == {f.name for f in MaskFlag}
 
@@ -345,3 +345,32 @@ def test_written_header_has_unit_and_no_stale_storage_cards(tmp_path):
 def test_read_fits_returns_host_arrays():
     img = gio.read_fits(SAAO)
     assert isinstance(img.data, np.ndarray) and img.mask is None and img.unit is None
+
+
+@pytest.mark.parametrize("compress", ["none", "mask", "mask+uncert"])
+def test_written_products_are_hashed_as_written_compact_and_open_in_ccddata(tmp_path, compress):
+    """The checksum write_fits returns is the file's (no second read); the MASK is 8-bit while
+    every flag fits; compressed extensions are lossless and CCDData.read opens them."""
+    from astropy.nddata import CCDData
+
+    from gpucal.pipeline.results import file_checksum
+
+    rng = np.random.default_rng(7)
+    frame = Frame(rng.normal(100, 5, (40, 50)), uncertainty=rng.uniform(1, 2, (40, 50)),
+                  unit="electron")
+    frame.flag(frame.data > 108, MaskFlag.COSMIC_RAY)
+    path = tmp_path / "p.fits"
+    checksum = frame.write(path, compress=compress)
+    assert checksum == file_checksum(path)
+    with fits.open(path) as hdul:
+        assert hdul["MASK"].data.dtype == np.uint8
+        assert isinstance(hdul["MASK"], fits.CompImageHDU) == (compress != "none")
+        assert isinstance(hdul["UNCERT"], fits.CompImageHDU) == (compress == "mask+uncert")
+    back = Frame.read(path, device="cpu")
+    np.testing.assert_array_equal(back.mask, frame.mask)
+    np.testing.assert_array_equal(back.uncertainty, frame.uncertainty)
+    ccd = CCDData.read(path)
+    np.testing.assert_array_equal(ccd.mask, frame.mask != 0)
+    np.testing.assert_array_equal(ccd.uncertainty.array, frame.uncertainty)
+    with pytest.raises(ValueError, match="compress must be one of"):
+        frame.write(tmp_path / "q.fits", compress="data")

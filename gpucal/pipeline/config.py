@@ -42,6 +42,7 @@ _DEFAULTS = {
                  "longitude": ("SITELONG", "LONG-OBS", "OBSGEO-L"),
                  "biassec": "BIASSEC", "trimsec": "TRIMSEC"},
     "saturation": 65535.0,
+    "compress": "none",
     "combine": {"bias": {}, "dark": {}, "flat": {}},
     "ccdmask": {}, "hot_pixels": {}, "cosmics": {"enabled": True},
 }
@@ -67,7 +68,8 @@ class InstrumentConfig:
     ``keywords``: date, mjd, imagetyp, biassec, trimsec (names) and time, exptime,
     gain_setting, longitude (names tried in order), gain (e-/ADU) and readnoise (e-): names
     tried in order, or a number, the value itself; ``saturation``: raw value at or above
-    which a pixel is flagged SATURATED (None: no test); ``combine`` (per kind),
+    which a pixel is flagged SATURATED (None: no test); ``compress``: "none", "mask" or
+    "mask+uncert", lossless tile compression of the products' extensions; ``combine`` (per kind),
     ``ccdmask``, ``hot_pixels``, ``cosmics``: parameters passed to those steps untouched;
     ``source``: the TOML file; ``explicit``: the entries it set ("keywords.gain", ...).
     """
@@ -79,6 +81,7 @@ class InstrumentConfig:
     site_longitude: float | None = None
     preset: str = "auto"
     saturation: float | None = 65535.0
+    compress: str = "none"
     fallback_keywords: tuple = _default("fallback_keywords")
     allow_fallback: dict = _default("allow_fallback")
     keywords: dict = _default("keywords")
@@ -165,7 +168,7 @@ def load_config(path=None):
     path : str or os.PathLike, optional
         TOML with any of: ``night_offset_hours``, ``site_longitude`` (degrees east),
         ``preset`` ("auto", "none" or a preset's name), ``saturation`` (a number, or
-        false), ``fallback_keywords``, and tables ``[aliases]``, ``[signature]`` (kind =
+        false), ``compress`` ("none", "mask", "mask+uncert"), ``fallback_keywords``, and tables ``[aliases]``, ``[signature]`` (kind =
         list of names), ``[maxtimespan_hours]``, ``[allow_fallback]`` (kind = true/false),
         ``[keywords]`` (``gain`` and ``readnoise`` may be numbers: the values themselves),
         ``[combine.bias|dark|flat]``, ``[ccdmask]``, ``[hot_pixels]``, ``[cosmics]``. An
@@ -242,6 +245,13 @@ def load_config(path=None):
             names = ("auto", "none") + tuple(p.name for p in PRESETS)
             if value not in names:
                 _fail(path, key, f"must be one of {', '.join(map(repr, names))}, not {value!r}")
+            values[key] = value
+        elif key == "compress":
+            from ..io import COMPRESS
+
+            if value not in COMPRESS:
+                _fail(path, key, f"must be one of {', '.join(map(repr, COMPRESS))}, "
+                                 f"not {value!r}")
             values[key] = value
         elif key == "saturation":
             values[key] = None if value is False else _number(path, key, value, minimum=0)

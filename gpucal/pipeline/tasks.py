@@ -38,7 +38,7 @@ from ..masters import make_master_bias, make_master_dark, make_master_flat
 from .config import CALIBRATIONS
 from .headers import header_number
 from .plan import MasterTask, MaskTask, ScienceTask
-from .results import Record, file_checksum, file_stamp
+from .results import Record, file_stamp
 from ..robust import KEYS, add_robust_stats, robust_stats
 
 __all__ = ["RECORD_CARD", "dependencies", "embedded_record", "run_task", "task_record"]
@@ -180,7 +180,8 @@ def _header_flags(header, flags, calibrations):
 
 
 def _write(out_dir, output, save, raws=()):
-    """`save(path)` the product at OUT_DIR/output (its folders made); its checksum.
+    """`save(path)` the product at OUT_DIR/output (its folders made); its checksum (what
+    `save` returns: computed as the bytes were written, never by reading the file again).
 
     Raw frames are never written: the product must land inside OUT_DIR (no symlinked folder
     leading elsewhere) and must not be one of the task's raw inputs.
@@ -193,8 +194,7 @@ def _write(out_dir, output, save, raws=()):
     if where.exists() and any(os.path.samefile(where, raw) for raw in raws):
         raise ValueError(f"{output} is the raw frame {where}; raw frames are never written")
     target.parent.mkdir(parents=True, exist_ok=True)
-    save(target)
-    return file_checksum(target)
+    return save(target)  # the checksum, hashed as written
 
 
 def _master(task, out_dir, config, device):
@@ -342,7 +342,8 @@ def run_task(task, out_dir, config, device="cpu"):
                                  calibrations={_MASK[task.kind][2]: {"path": task.master}})
             header[RECORD_CARD] = _carried(record)
             checksum = _write(out_dir, task.output, lambda target: write_mask(
-                target, mask, flag=flag, header=header, overwrite=True))
+                target, mask, flag=flag, header=header, overwrite=True,
+                compress="none" if config.compress == "none" else "mask"))
         else:
             make = _master if isinstance(task, MasterTask) else _science
             product, calibrations, stats, flags = make(task, out_dir, config, device)
@@ -350,7 +351,8 @@ def run_task(task, out_dir, config, device="cpu"):
                                  stamps=stamps)
             product.header[RECORD_CARD] = _carried(record)
             checksum = _write(out_dir, task.output,
-                              lambda target: product.write(target, overwrite=True), raws)
+                              lambda target: product.write(target, overwrite=True,
+                                                           compress=config.compress), raws)
         return replace(record, checksum=checksum)
     except Exception as exc:  # a task never takes the night down: the reason is recorded
         cause = os_error(exc)
