@@ -27,3 +27,21 @@ class MissingKeywordError(KeyError, ValueError):
 
 class OutputBusyError(RuntimeError):
     """Another gpucal run is writing the output directory (it holds its lock file)."""
+
+
+def require_pixels(shape, what):
+    """Refuse an image or stack with no pixels (a 0 among its sides).
+
+    Parameters
+    ----------
+    shape : tuple of int
+    what : str
+        Names the input in the message: ``"<what> has no pixels (shape ...)"``.
+
+    Raises
+    ------
+    FrameError
+        If any side of `shape` is 0.
+    """
+    if 0 in tuple(shape):
+        raise FrameError(f"{what} has no pixels (shape {tuple(shape)})")

@@ -117,6 +117,31 @@ def test_combine_refuses_to_overwrite_and_reports_bad_input(flats, tmp_path, cap
     assert "one row of this stack needs" in capsys.readouterr().err
 
 
+@pytest.fixture
+def damaged(tmp_path):
+    """A 5 kB FITS file whose header claims 200000×200000 pixels."""
+    path = tmp_path / "damaged.fits"
+    fits.writeto(path, np.zeros((20, 20), np.float32))
+    raw = bytearray(path.read_bytes())
+    for key in ("NAXIS1", "NAXIS2"):
+        at = raw.find(key.encode())
+        raw[at:at + 80] = f"{key:<8}= {200_000:>20}".ljust(80).encode()
+    path.write_bytes(bytes(raw))
+    return path
+
+
+@pytest.mark.parametrize("command", ["combine", "ccdmask", "cosmics"])
+def test_a_damaged_header_is_one_line_not_a_huge_allocation(damaged, flats, tmp_path, capsys,
+                                                            command):
+    files = {"combine": [str(flats[0]), str(damaged)], "ccdmask": [str(damaged)],
+             "cosmics": [str(damaged)]}[command]
+    out = tmp_path / ("out" if command == "cosmics" else "out.fits")
+    assert main([command, *files, "-o", str(out), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (f"gpucal {command}: error: {damaged}: the header claims 200000×200000 pixels "
+                   "(160 GB) but the file holds only 5.76 kB: truncated or damaged")
+
+
 # -- gpucal ccdmask, gpucal mask ------------------------------------------------------------
 
 @pytest.fixture
