@@ -5,6 +5,7 @@ import sys
 import numpy as np
 
 from .backend import get_backend
+from .errors import require_pixels
 from .frame import Frame
 
 
@@ -34,7 +35,8 @@ def image_data(image, name, *, with_mask=False):
     TypeError
         For anything else, or non-numeric data.
     ValueError
-        If the data are not 2-D, or the mask is not of their shape.
+        If the data are not 2-D or have no pixels (FrameError), or the mask is
+        not of their shape.
     """
     mask = None
     if isinstance(image, Frame):
@@ -53,6 +55,7 @@ def image_data(image, name, *, with_mask=False):
     data = float_data(backend.asarray(data), name)
     if data.ndim != 2:
         raise ValueError(f"{name} must be two-dimensional; got shape {data.shape}")
+    require_pixels(data.shape, name)
     if not with_mask:
         return data, backend
     if mask is not None:

@@ -29,7 +29,7 @@ import numpy as np
 from . import io
 from ._image import is_ccddata
 from .backend import backend_for_device, get_backend, move
-from .errors import FrameError
+from .errors import FrameError, require_pixels
 from .flags import MASK_DTYPE, MaskFlag
 from .frame import Frame, ccddata_header
 from .provenance import add_history
@@ -47,12 +47,13 @@ GPU_MEMORY_SHARE = 0.8  # of the device's free memory, at most
 
 
 def _check_stack(array):
-    """A stack array must be (frames, y, x) with at least one frame."""
+    """A stack array must be (frames, y, x) with at least one frame, and pixels."""
     if array.ndim != 3:
         raise FrameError(f"frames: a stack array must be 3-D (frames, y, x); got shape "
                          f"{array.shape}")
     if array.shape[0] == 0:
         raise ValueError("combine: no frames to combine")
+    require_pixels(array.shape, "frames: the stack")
 
 
 class _ArraySource:
@@ -131,6 +132,7 @@ class _MemorySource:
                                 f"path; got {type(item).__name__}")
             if getattr(data, "ndim", 2) != 2:
                 raise FrameError(f"frames[{i}]: a frame is 2-D; got shape {data.shape}")
+            require_pixels(data.shape, f"frames[{i}]")
             self.items.append((data, mask, unit))
         self.backend = get_backend(*resident) if resident else backend_for_device(device)
         self.n = len(self.items)
@@ -461,7 +463,8 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
         No frames, an unknown method, weights or scale of the wrong shape, a
         statistic that cannot scale a frame, `mem_limit` below one row.
     FrameError
-        Frames of different shapes or units, or files that cannot be read.
+        Frames of different shapes or units, frames with no pixels, or files
+        that cannot be read.
     TypeError
         Arrays on different devices, or an unsupported sigma_clip_func.
 

@@ -8,7 +8,7 @@ from . import io
 from ._dtype import float_dtype
 from .backend import backend_for_device, get_backend, move
 from .device import resolve_device
-from .errors import FrameError
+from .errors import FrameError, require_pixels
 from .flags import as_bits
 
 __all__ = ["Frame"]
@@ -66,8 +66,8 @@ class Frame:
     Raises
     ------
     FrameError
-        If `data` is not 2-D, or `mask`/`uncertainty` have another shape, or
-        an integer mask holds bits that are not MaskFlags.
+        If `data` is not 2-D or has no pixels, or `mask`/`uncertainty` have
+        another shape, or an integer mask holds bits that are not MaskFlags.
     TypeError
         If the arrays are on different devices (NumPy and CuPy mixed).
 
@@ -109,6 +109,8 @@ class Frame:
         if arr.ndim != 2:
             raise FrameError(f"{what}: a Frame is 2-D, got {arr.ndim}-D (shape {arr.shape}); "
                              "stacks of frames are lists of Frames or 3-D arrays")
+        if what == "data":
+            require_pixels(arr.shape, what)
         if what != "data" and arr.shape != self._data.shape:
             raise FrameError(f"{what}: shape {arr.shape} does not match the data's "
                              f"{self._data.shape}")

@@ -317,6 +317,33 @@ def test_bad_frames(bad, error, message):
         combine(bad)
 
 
+@pytest.mark.parametrize("frames, message", [
+    (np.ones((3, 0, 0)), r"frames: the stack has no pixels \(shape \(3, 0, 0\)\)"),
+    (np.ones((3, 0, 5)), r"frames: the stack has no pixels \(shape \(3, 0, 5\)\)"),
+    (np.ma.masked_array(np.ones((2, 4, 0))), r"the stack has no pixels"),
+    ([np.ones((0, 5))] * 2, r"frames\[0\] has no pixels \(shape \(0, 5\)\)"),
+    ([CCDData(np.ones((4, 0)), unit="adu")] * 2, r"frames\[0\] has no pixels"),
+])
+@pytest.mark.parametrize("method", ["average", "median"])
+def test_frames_without_pixels_are_refused(frames, message, method, backend):
+    """0×0 and 0×N frames: one FrameError at the edge, not a ZeroDivisionError inside."""
+    if isinstance(frames, list) and not isinstance(frames[0], CCDData):
+        frames = [to_device(f, backend.device) for f in frames]
+    elif not isinstance(frames, (list, np.ma.MaskedArray)):
+        frames = to_device(frames, backend.device)
+    with pytest.raises(FrameError, match=message):
+        combine(frames, method, device=backend.device)
+    with pytest.raises(FrameError, match=message):
+        Combiner(frames, device=backend.device)
+
+
+def test_dask_stack_without_pixels_is_refused():
+    import dask.array as da
+
+    with pytest.raises(FrameError, match=r"the stack has no pixels \(shape \(3, 0, 4\)\)"):
+        combine(da.zeros((3, 0, 4)))
+
+
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(method="mean"), ValueError, "method must be one of"),
     (dict(weights=[1, 2]), ValueError, r"weights: expected shape \(3,\)"),
