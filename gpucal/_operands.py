@@ -8,7 +8,7 @@ import numpy as np
 from astropy import units as u
 
 from ._image import is_ccddata
-from .errors import MissingKeywordError
+from .errors import FrameError, MissingKeywordError
 from .frame import Frame
 
 EXPOSURE_KEYS = ("EXPTIME", "EXPOSURE")
@@ -24,10 +24,16 @@ def as_frame(image, name):
     if isinstance(image, Frame):
         return image, "frame"
     if is_ccddata(image):
-        return Frame.from_ccddata(image, dtype=None), "ccddata"
-    if hasattr(image, "__array__") or hasattr(image, "__cuda_array_interface__"):
-        return Frame(image, dtype=None), "array"
-    raise TypeError(f"{name}: expected a Frame, CCDData or 2-D array; got {type(image).__name__}")
+        kind, make = "ccddata", Frame.from_ccddata
+    elif hasattr(image, "__array__") or hasattr(image, "__cuda_array_interface__"):
+        kind, make = "array", Frame
+    else:
+        raise TypeError(f"{name}: expected a Frame, CCDData or 2-D array; "
+                        f"got {type(image).__name__}")
+    try:
+        return make(image, dtype=None), kind
+    except (FrameError, TypeError) as exc:  # Frame's messages name "data": say which operand
+        raise type(exc)(f"{name}: {exc}") from None
 
 
 def give_back(frame, kind):

@@ -13,6 +13,7 @@ import numpy as np
 from astropy import units as u
 
 from . import lacosmic
+from ._dtype import refuse_complex
 from ._image import is_ccddata
 from ._operands import as_frame, give_back
 from .backend import get_backend
@@ -47,6 +48,7 @@ def _image_like(backend, value, name, shape):
     if value is None:
         return None
     value = backend.asarray(value)
+    refuse_complex(value.dtype, name)
     if value.shape not in (shape, shape[-2:]):
         raise ValueError(f"{name} has shape {value.shape}; expected {shape}"
                          + (f" or {shape[-2:]}" if len(shape) == 3 else ""))
@@ -185,6 +187,7 @@ def detect_cosmics(indat, inmask=None, inbkg=None, invar=None, sigclip=4.5, sigf
     """
     backend = get_backend(indat, inmask, inbkg, invar)  # psfk is small: any device
     indat = backend.asarray(indat)
+    refuse_complex(indat.dtype, "indat")
     if indat.dtype.kind not in "biuf":
         raise TypeError(f"indat: expected numbers, got {indat.dtype}")
     if indat.ndim not in (2, 3):

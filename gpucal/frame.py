@@ -5,7 +5,7 @@ from astropy import units as u
 from astropy.io import fits
 
 from . import io
-from ._dtype import float_dtype
+from ._dtype import float_dtype, refuse_complex
 from .backend import backend_for_device, get_backend, move
 from .device import resolve_device
 from .errors import FrameError, require_pixels
@@ -69,7 +69,8 @@ class Frame:
         If `data` is not 2-D or has no pixels, or `mask`/`uncertainty` have
         another shape, or an integer mask holds bits that are not MaskFlags.
     TypeError
-        If the arrays are on different devices (NumPy and CuPy mixed).
+        If the arrays are on different devices (NumPy and CuPy mixed), or
+        data or uncertainty are complex (the imaginary part would be lost).
 
     See Also
     --------
@@ -93,6 +94,7 @@ class Frame:
                  dtype=np.float32):
         backend = get_backend(data, mask, uncertainty)
         data = backend.asarray(data)
+        refuse_complex(data.dtype, "data")
         if data.dtype.kind not in "biuf":
             raise FrameError(f"data: expected real numbers, got dtype {data.dtype}")
         self._mask = self._uncertainty = None
@@ -124,6 +126,7 @@ class Frame:
     def data(self, value):
         backend = get_backend(value, self._mask, self._uncertainty)
         value = backend.asarray(value)
+        refuse_complex(value.dtype, "data")
         if value.dtype.kind != "f":
             value = value.astype(self._data.dtype)
         value = self._checked(value, "data")
@@ -197,6 +200,8 @@ class Frame:
             self._uncertainty = None
             return
         backend = get_backend(self._data, value)
+        value = backend.asarray(value)
+        refuse_complex(value.dtype, "uncertainty")
         self._uncertainty = self._checked(backend.asarray(value, self._data.dtype),
                                           "uncertainty")
 

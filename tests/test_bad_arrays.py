@@ -1,10 +1,12 @@
-"""Arrays no frame can be made of: no pixels (0×N). Refused where they enter."""
+"""Arrays no frame can be made of: no pixels (0×N), complex numbers. Refused where they enter."""
 
 import numpy as np
 import pytest
+from astropy.nddata import CCDData
 
 import gpucal
 from gpucal import Frame, FrameError, to_device
+from gpucal.stats import mode, sigma_clip
 
 EMPTY = [(0, 0), (0, 5), (4, 0)]
 
@@ -40,3 +42,38 @@ def test_steps_refuse_images_without_pixels(step, backend):
     empty = to_device(np.zeros((0, 5)), backend.device)
     with pytest.raises(FrameError, match=r"has no pixels \(shape \(0, 5\)\)"):
         _steps()[step](empty, empty)
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_frame_refuses_complex_data_and_uncertainty(dtype, backend):
+    z = to_device(np.full((3, 3), 1 + 1j, dtype), backend.device)
+    message = rf"got complex numbers \({np.dtype(dtype)}\); gpucal works on real numbers"
+    with pytest.raises(TypeError, match="data: " + message):
+        Frame(z)
+    frame = Frame(to_device(np.ones((3, 3)), backend.device))
+    with pytest.raises(TypeError, match="data: " + message):
+        frame.data = z
+    with pytest.raises(TypeError, match="uncertainty: " + message):
+        frame.uncertainty = z
+    with pytest.raises(TypeError, match="uncertainty: " + message):
+        Frame(to_device(np.ones((3, 3)), backend.device), uncertainty=z)
+    np.testing.assert_array_equal(to_device(frame.data, "cpu"), 1.0)
+    assert frame.uncertainty is None
+
+
+@pytest.mark.parametrize("step", sorted(_steps()))
+def test_steps_refuse_complex_images(step, backend):
+    z = to_device(np.full((16, 16), 100 + 1j), backend.device)
+    real = to_device(np.full((16, 16), 100.0), backend.device)
+    with pytest.raises(TypeError, match=r"got complex numbers \(complex128\)"):
+        _steps()[step](z, real)
+
+
+def test_statistics_and_detection_refuse_complex_data():
+    z = np.full((16, 16), 100 + 1j)
+    for call in (lambda: mode(z), lambda: sigma_clip(z), lambda: gpucal.robust_stats(z),
+                 lambda: gpucal.detect_cosmics(z),
+                 lambda: gpucal.detect_cosmics(z.real, inbkg=z),
+                 lambda: gpucal.cosmicray_lacosmic(CCDData(z, unit="adu"))):
+        with pytest.raises(TypeError, match=r"got complex numbers \(complex128\)"):
+            call()

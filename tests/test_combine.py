@@ -337,6 +337,45 @@ def test_frames_without_pixels_are_refused(frames, message, method, backend):
         Combiner(frames, device=backend.device)
 
 
+COMPLEX = np.full((3, 4, 5), 1 + 2j)
+
+
+@pytest.mark.parametrize("frames, name", [
+    (COMPLEX, "frames"), (COMPLEX.astype(np.complex64), "frames"),
+    (list(COMPLEX), r"frames\[0\]"), ([CCDData(f, unit="adu") for f in COMPLEX], r"frames\[0\]"),
+])
+def test_complex_frames_are_refused(frames, name, backend):
+    """The imaginary part used to be dropped silently."""
+    if isinstance(frames, np.ndarray):
+        frames = to_device(frames, backend.device)
+    elif not isinstance(frames[0], CCDData):
+        frames = [to_device(f, backend.device) for f in frames]
+    dtype = "complex64" if getattr(frames, "dtype", None) == np.complex64 else "complex128"
+    message = rf"{name}: got complex numbers \({dtype}\)"
+    with pytest.raises(TypeError, match=message):
+        combine(frames, device=backend.device)
+    with pytest.raises(TypeError, match=message):
+        Combiner(frames, device=backend.device)
+
+
+def test_complex_weights_and_scale_are_refused():
+    with pytest.raises(TypeError, match=r"weights: got complex numbers \(complex128\)"):
+        combine(np.ones((3, 4, 5)), weights=[1, 1, 1j])
+    combiner = Combiner(np.ones((3, 4, 5)))
+    with pytest.raises(TypeError, match=r"weights: got complex numbers"):
+        combiner.weights = np.array([1, 1, 1j])
+    for scale in (np.array([1, 1, 1j]), lambda a: np.complex128(1 + 1j)):
+        with pytest.raises(TypeError, match=r"scale: got complex numbers \(complex128\)"):
+            combine(np.ones((3, 4, 5)), scale=scale)
+
+
+def test_dask_complex_stack_is_refused():
+    import dask.array as da
+
+    with pytest.raises(TypeError, match=r"frames: got complex numbers"):
+        combine(da.from_array(COMPLEX))
+
+
 def test_dask_stack_without_pixels_is_refused():
     import dask.array as da
 
