@@ -404,7 +404,9 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
         FITS MASK extensions reject values; NaN and inf are always rejected.
     method : {"average", "median", "sum"}
     weights : array_like, optional
-        (N,) per frame or (N, ny, nx) per pixel, for "average" and "sum".
+        (N,) per frame or (N, ny, nx) per pixel, for "average" and "sum". A
+        pixel whose kept values all weigh 0 has no data (NaN, or 0 for "sum",
+        and :attr:`MaskFlag.NO_DATA`), as if every value had been rejected.
     scale : array_like, callable or {"mode", "median", "mean"}, optional
         Array: N multipliers. Callable: called on each frame's data, returns
         its multiplier. String: each frame is *divided* by that statistic of

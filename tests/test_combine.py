@@ -109,6 +109,38 @@ def test_ccdproc_upstream_examples():
 
 # -- where gpucal deliberately differs from ccdproc 2.5.1 ------------------------------------
 
+@pytest.mark.parametrize("method", ["average", "sum"])
+def test_zero_weights_mean_no_data(method, backend):
+    """Where every kept value weighs 0 there is no data: NO_DATA, as when all are rejected
+    (it used to be an unflagged NaN average, or a 0 sum with an uncertainty)."""
+    data, _ = _stack(seed=5, n=4, shape=(3, 4), nan=False)
+    mask = np.zeros(data.shape, bool)
+    w = np.ones(data.shape)
+    w[:, 0, 0] = 0  # every weight of this pixel is 0
+    w[:2, 1, 2], mask[2:, 1, 2] = 0, True  # the values kept weigh 0, the others are rejected
+    w[0, 2, 3] = 0  # one weight 0 of four: still data
+    frames = [to_device(Frame(d, m), backend.device) for d, m in zip(data, mask)]
+    got = combine(frames, method, weights=to_device(w, backend.device), dtype=np.float64)
+    no_data = np.zeros(data.shape[1:], bool)
+    no_data[0, 0] = no_data[1, 2] = True
+    flags = to_device(got.mask, "cpu")
+    np.testing.assert_array_equal(flags, np.where(no_data, MaskFlag.NO_DATA, 0))
+    value, sigma = to_device(got.data, "cpu"), to_device(got.uncertainty, "cpu")
+    assert np.all(value[no_data] == 0) if method == "sum" else np.isnan(value[no_data]).all()
+    assert np.isnan(sigma[no_data]).all() and np.isfinite(value[~no_data]).all()
+    assert value[2, 3] == pytest.approx(  # nothing rejected there: the plain weighted result
+        (data[:, 2, 3] * w[:, 2, 3]).sum() / (w[:, 2, 3].sum() if method == "average" else 1))
+    everything = combine(to_device(data, backend.device), method,
+                         weights=to_device(np.zeros(4), backend.device))
+    assert (to_device(everything.mask, "cpu") == MaskFlag.NO_DATA).all()
+    combiner = Combiner(frames, dtype=np.float64)
+    combiner.weights = to_device(w, backend.device)
+    with warnings.catch_warnings():  # the CuPy stand-in's NumPy warns of 0/0 where CuPy won't
+        warnings.simplefilter("ignore", RuntimeWarning)
+        stepwise = getattr(combiner, f"{method}_combine")()
+    np.testing.assert_array_equal(to_device(stepwise.mask, "cpu"), flags)
+
+
 def test_difference_weighted_average_leaves_out_rejected_weights(backend):
     """ccdproc 2.5.1 keeps masked values' weights in the normalisation (its issue #893)."""
     frames = [CCDData(np.array([[1.0, 2.0]]), mask=np.array([[True, False]]), unit="adu"),
