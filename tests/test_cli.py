@@ -250,7 +250,47 @@ def test_cosmics_writes_cleaned_frames_with_their_masks(raw_science, tmp_path, c
 def test_cosmics_reports_a_missing_keyword(raw_science, tmp_path, capsys):
     assert main(["cosmics", str(raw_science[0]), "-o", str(tmp_path / "o"), "--gain",
                  "EGAIN"]) == 1
-    assert "EGAIN" in capsys.readouterr().err
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"gpucal cosmics: error: {raw_science[0]}: --gain: keyword 'EGAIN' is not in the header")
+
+
+@pytest.mark.parametrize("option, card, message", [
+    ("--gain", 0, "GAIN must be a positive number of electrons per ADU; got 0.0"),
+    ("--gain", -2.0, "GAIN must be a positive number of electrons per ADU; got -2.0"),
+    ("--gain", "high", "GAIN = 'high' in the header is not a number"),
+    ("--readnoise", -5.0, "RDNOISE must be a number of electrons, 0 or more; got -5.0"),
+    ("--readnoise", 1e30, "RDNOISE = 1e+30 is too large: its square overflows float32, so the "
+                          "noise would be infinite everywhere (an all-inf uncertainty, no cosmic "
+                          "ray found)"),
+])
+def test_cosmics_names_the_file_keyword_and_value_it_cannot_use(raw_science, tmp_path, capsys,
+                                                                option, card, message):
+    """A header card that is no gain or read noise: one line, nothing written (it used to be
+    a traceback, or silently 0 or 74% of the pixels flagged)."""
+    keyword = "GAIN" if option == "--gain" else "RDNOISE"
+    fits.setval(raw_science[1], keyword, value=card)
+    out = tmp_path / "clean"
+    args = ["cosmics", str(raw_science[1]), "-o", str(out), "--gain", "GAIN", "--readnoise",
+            "RDNOISE", "--device", "cpu"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err == f"gpucal cosmics: error: {raw_science[1]}: {option}: {message}"
+    assert not (out / raw_science[1].name).exists()
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--gain", "0", "--gain must be a positive number of electrons per ADU; got 0.0"),
+    ("--readnoise", "-3", "--readnoise must be a number of electrons, 0 or more; got -3.0"),
+    ("--readnoise", "nan", "--readnoise must be finite; got nan"),
+    ("--readnoise", "1e30", "--readnoise = 1e+30 is too large: its square overflows float32"),
+])
+def test_cosmics_refuses_bad_numbers_before_reading(raw_science, tmp_path, capsys, option, value,
+                                                    message):
+    out = tmp_path / "clean"
+    assert main(["cosmics", *map(str, raw_science), "-o", str(out), f"{option}={value}"]) == 1
+    assert capsys.readouterr().err.splitlines()[-1].startswith(
+        f"gpucal cosmics: error: {message}")
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("bunit, unit", [(None, "adu"), ("DN", "adu"), ("counts", "adu"),
