@@ -199,7 +199,9 @@ def reduce(xp, x, keep, method, weights=None):
     method : {"median", "average", "sum"}
     weights : (N,) or (N, P) array, optional
         For "average" and "sum". Weights of rejected values are left out of
-        the normalisation (ccdproc 2.5.1 keeps them: its issue #893).
+        the normalisation (ccdproc 2.5.1 keeps them: its issue #893). A pixel
+        whose kept values all weigh 0 has nothing kept (n = 0): its average
+        would be 0/0.
 
     Returns
     -------
@@ -229,6 +231,9 @@ def reduce(xp, x, keep, method, weights=None):
                 w = w[:, None]
             total = _masked_sum(xp, x * w, keep)
             average = total / _masked_sum(xp, xp.broadcast_to(w, x.shape), keep)
+            weighed = xp.count_nonzero(keep & (w != 0), axis=0) > 0
+            n = xp.where(weighed, n, 0)  # only zero weights kept: no data
+            std = xp.where(weighed, std, xp.nan)
         if method == "average":
             return average, std / xp.sqrt(n), n
         return total, std * xp.sqrt(n), n

@@ -16,3 +16,25 @@ def float_dtype(dtype, src):
     if dtype.kind != "f":
         raise ValueError(f"dtype must be a floating-point type; got {dtype}")
     return dtype
+
+
+def refuse_complex(dtype, name):
+    """Refuse complex data, whose imaginary part a conversion to float would drop silently.
+
+    Parameters
+    ----------
+    dtype : dtype
+        Of the data `name` gives.
+    name : str
+        Names the input in the message.
+
+    Raises
+    ------
+    TypeError
+        If `dtype` is complex; the message names `name` and the dtype.
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind == "c":
+        raise TypeError(f"{name}: got complex numbers ({dtype}); gpucal works on real numbers "
+                        "and would drop the imaginary part: pass the real part, the imaginary "
+                        "part or the modulus")

@@ -4,7 +4,9 @@ import sys
 
 import numpy as np
 
+from ._dtype import refuse_complex
 from .backend import get_backend
+from .errors import require_pixels
 from .frame import Frame
 
 
@@ -16,6 +18,7 @@ def is_ccddata(item):
 
 def float_data(data, name):
     """`data` as float32 or float64 (kept) or float64 (other numbers); TypeError otherwise."""
+    refuse_complex(data.dtype, name)
     if data.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected numbers, got {data.dtype}")
     return data if data.dtype in (np.float32, np.float64) else data.astype(np.float64)
@@ -32,9 +35,10 @@ def image_data(image, name, *, with_mask=False):
     Raises
     ------
     TypeError
-        For anything else, or non-numeric data.
+        For anything else, or non-numeric or complex data.
     ValueError
-        If the data are not 2-D, or the mask is not of their shape.
+        If the data are not 2-D or have no pixels (FrameError), or the mask is
+        not of their shape.
     """
     mask = None
     if isinstance(image, Frame):
@@ -53,6 +57,7 @@ def image_data(image, name, *, with_mask=False):
     data = float_data(backend.asarray(data), name)
     if data.ndim != 2:
         raise ValueError(f"{name} must be two-dimensional; got shape {data.shape}")
+    require_pixels(data.shape, name)
     if not with_mask:
         return data, backend
     if mask is not None:

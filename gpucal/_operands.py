@@ -8,7 +8,7 @@ import numpy as np
 from astropy import units as u
 
 from ._image import is_ccddata
-from .errors import MissingKeywordError
+from .errors import FrameError, MissingKeywordError
 from .frame import Frame
 
 EXPOSURE_KEYS = ("EXPTIME", "EXPOSURE")
@@ -24,10 +24,16 @@ def as_frame(image, name):
     if isinstance(image, Frame):
         return image, "frame"
     if is_ccddata(image):
-        return Frame.from_ccddata(image, dtype=None), "ccddata"
-    if hasattr(image, "__array__") or hasattr(image, "__cuda_array_interface__"):
-        return Frame(image, dtype=None), "array"
-    raise TypeError(f"{name}: expected a Frame, CCDData or 2-D array; got {type(image).__name__}")
+        kind, make = "ccddata", Frame.from_ccddata
+    elif hasattr(image, "__array__") or hasattr(image, "__cuda_array_interface__"):
+        kind, make = "array", Frame
+    else:
+        raise TypeError(f"{name}: expected a Frame, CCDData or 2-D array; "
+                        f"got {type(image).__name__}")
+    try:
+        return make(image, dtype=None), kind
+    except (FrameError, TypeError) as exc:  # Frame's messages name "data": say which operand
+        raise type(exc)(f"{name}: {exc}") from None
 
 
 def give_back(frame, kind):
@@ -56,25 +62,66 @@ def quantity(value, unit, header, name):
     """(number, unit or None) of a Quantity, a number (+ `unit`), a header keyword or a ccdproc Keyword.
 
     A string is a keyword of `header`; its value takes `unit`.
+
+    Raises
+    ------
+    MissingKeywordError
+        If the keyword is not in `header`.
+    ValueError
+        If the value is not finite, or the keyword's card holds no number (the
+        message names `name`, the keyword and the card's value).
+    TypeError
+        If `value` itself is neither a number nor a Quantity.
     """
+    key = None
     if hasattr(value, "value_from"):  # ccdproc.Keyword
         value = value.value_from(header)
     elif isinstance(value, str):
         if header is None or value not in header:
             raise MissingKeywordError(f"{name}: keyword {value!r} is not in the header")
-        value = header[value]
+        key, value = value, header[value]
     if isinstance(value, u.Quantity):
         if unit is not None:
             value = value.to(unit)
         return float(value.value), value.unit
+    card = None if key is None else f"{name}: {key} = {value!r} in the header"
     try:
         number = float(value)
     except (TypeError, ValueError):
+        if card is not None:  # bad data, not a bad call
+            raise ValueError(f"{card} is not a number") from None
         raise TypeError(f"{name}: expected a number or an astropy Quantity; "
                         f"got {value!r}") from None
     if not np.isfinite(number):
-        raise ValueError(f"{name} must be finite; got {number}")
+        raise ValueError(f"{name} must be finite; got {number}" if card is None
+                         else f"{card} is not finite")
     return number, None if unit is None else u.Unit(unit)
+
+
+def check_square(value, dtype, name):
+    """Refuse a noise whose square overflows `dtype`: the noise model would be inf everywhere.
+
+    Parameters
+    ----------
+    value : float
+        A read noise, in the unit the model squares it in.
+    dtype : floating dtype
+        The precision of the model's arithmetic (float32 for L.A.Cosmic and
+        gpucal's frames by default).
+    name : str
+        Names the value in the message.
+
+    Raises
+    ------
+    ValueError
+        If ``value**2`` is not finite in `dtype`.
+    """
+    with np.errstate(over="ignore"):
+        square = np.square(np.asarray(value, dtype))
+    if not np.isfinite(square):
+        raise ValueError(f"{name} = {value:g} is too large: its square overflows "
+                         f"{np.dtype(dtype)}, so the noise would be infinite everywhere (an "
+                         "all-inf uncertainty, no cosmic ray found)")
 
 
 def positive_seconds(value, unit=u.s, what="exposure time"):

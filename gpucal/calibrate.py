@@ -28,8 +28,8 @@ from astropy import units as u
 
 from cpu_fallback.calibrate import Plan, Term
 
-from ._operands import (as_frame, exposure_seconds, give_back, positive_seconds, quantity,
-                        unit_factor)
+from ._operands import (as_frame, check_square, exposure_seconds, give_back, positive_seconds,
+                        quantity, unit_factor)
 from .backend import get_backend
 from .flags import MaskFlag, as_bits
 from .frame import Frame
@@ -221,6 +221,7 @@ def _readnoise(readnoise, g, g_unit, batch):
                                "unit") from None
     if g == 0:
         raise ValueError("gain must not be zero")
+    check_square(rn, batch.dtype, "readnoise")
     return rn, g
 
 

@@ -12,10 +12,28 @@ def _number_or_keyword(text):
         return text
 
 
-def _value(value, header, name):
-    from ._operands import quantity
+def _noise_model(args, header=None, path=None):
+    """{"gain": e-/ADU, "readnoise": e-} from --gain and --readnoise, checked as L.A.Cosmic needs.
 
-    return quantity(value, None, header, name)[0]
+    Without a header: the numbers given on the command line (checked once, before any
+    file is read; keywords are skipped). With the header of the file `path`: every value,
+    a keyword's from its card. A bad value is a ValueError naming the option, and for a
+    keyword the file, the keyword and its value (``sci.fits: --gain: GAIN must be a
+    positive number of electrons per ADU; got 0.0``).
+    """
+    from ._operands import quantity
+    from .cosmics import check_gain, check_readnoise
+
+    values = {}
+    for option, check in (("gain", check_gain), ("readnoise", check_readnoise)):
+        arg = getattr(args, option)
+        keyword = isinstance(arg, str)
+        if keyword and header is None:
+            continue
+        name = f"{path}: --{option}" if keyword else f"--{option}"
+        number = quantity(arg, None, header, name)[0]
+        values[option] = check(number, f"{name}: {arg}" if keyword else name)
+    return values
 
 
 def _cmd_cosmics(args):
@@ -25,6 +43,7 @@ def _cmd_cosmics(args):
     from .io import raw_unit
     from .progress import ProgressBar
 
+    _noise_model(args)  # numbers given: refused before anything is read or written
     os.makedirs(args.output, exist_ok=True)
     targets = [os.path.join(args.output, os.path.basename(path)) for path in args.files]
     for path, target in zip(args.files, targets):
@@ -49,9 +68,7 @@ def _cmd_cosmics(args):
         for path, target in zip(args.files, targets):
             frame = Frame.read(path, device=args.device, unit=unit)
             device = frame.device
-            gain = _value(args.gain, frame.header, "gain")
-            readnoise = _value(args.readnoise, frame.header, "readnoise")
-            out = cosmicray_lacosmic(frame, gain=gain, readnoise=readnoise, **params)
+            out = cosmicray_lacosmic(frame, **_noise_model(args, frame.header, path), **params)
             out.write(target, overwrite=args.overwrite)
             n = count(out.mask, MaskFlag.COSMIC_RAY)
             lines.append(f"  {os.path.basename(path)}: {n} cosmic-ray pixels "
@@ -75,9 +92,11 @@ def add_command(sub, device_help):
     p.add_argument("files", nargs="+", metavar="FILE", help="FITS frames (counts, with sky)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
     p.add_argument("--gain", type=_number_or_keyword, default=1.0,
-                   help="electrons per ADU, or a header keyword holding it (default 1.0)")
+                   help="electrons per ADU (positive), or a header keyword holding it "
+                        "(default 1.0)")
     p.add_argument("--readnoise", type=_number_or_keyword, default=6.5,
-                   help="read noise in electrons, or a header keyword (default 6.5)")
+                   help="read noise in electrons (0 or more, below 1.8e19: its square must "
+                        "fit in float32), or a header keyword (default 6.5)")
     for name, default, text in [("sigclip", 4.5, "Laplacian-to-noise limit"),
                                 ("sigfrac", 0.3, "neighbour limit as a fraction of sigclip"),
                                 ("objlim", 5.0, "contrast limit against fine structure"),

@@ -27,9 +27,10 @@ import re
 import numpy as np
 
 from . import io
+from ._dtype import refuse_complex
 from ._image import is_ccddata
 from .backend import backend_for_device, get_backend, move
-from .errors import FrameError
+from .errors import FrameError, require_pixels
 from .flags import MASK_DTYPE, MaskFlag
 from .frame import Frame, ccddata_header
 from .provenance import add_history
@@ -47,12 +48,14 @@ GPU_MEMORY_SHARE = 0.8  # of the device's free memory, at most
 
 
 def _check_stack(array):
-    """A stack array must be (frames, y, x) with at least one frame."""
+    """A stack array must be (frames, y, x) of real numbers, with at least one frame and pixels."""
+    refuse_complex(array.dtype, "frames")
     if array.ndim != 3:
         raise FrameError(f"frames: a stack array must be 3-D (frames, y, x); got shape "
                          f"{array.shape}")
     if array.shape[0] == 0:
         raise ValueError("combine: no frames to combine")
+    require_pixels(array.shape, "frames: the stack")
 
 
 class _ArraySource:
@@ -131,6 +134,8 @@ class _MemorySource:
                                 f"path; got {type(item).__name__}")
             if getattr(data, "ndim", 2) != 2:
                 raise FrameError(f"frames[{i}]: a frame is 2-D; got shape {data.shape}")
+            require_pixels(data.shape, f"frames[{i}]")
+            refuse_complex(data.dtype, f"frames[{i}]")
             self.items.append((data, mask, unit))
         self.backend = get_backend(*resident) if resident else backend_for_device(device)
         self.n = len(self.items)
@@ -314,9 +319,13 @@ def _scale_factors(scale, source, dtype):
                                  "each frame by it, which needs a positive number")
         return np.array([1.0 / v for v in values])
     if callable(scale):
-        factors = [float(scale(source.frame(i, dtype)[0])) for i in range(source.n)]
+        values = [scale(source.frame(i, dtype)[0]) for i in range(source.n)]
+        for value in values:  # float() would drop a NumPy complex's imaginary part
+            refuse_complex(getattr(value, "dtype", type(value)), "scale")
+        factors = [float(v) for v in values]
     else:
-        factors = np.asarray(get_backend(scale).to_numpy(scale), dtype=np.float64)
+        factors = np.asarray(get_backend(scale).to_numpy(scale))
+        refuse_complex(factors.dtype, "scale")
         if factors.shape != (source.n,):
             raise ValueError(f"scale: expected {source.n} factors, one per frame; got shape "
                              f"{factors.shape}")
@@ -331,6 +340,7 @@ def _weights(weights, source, backend):
     if weights is None:
         return None
     w = move(weights, backend) if hasattr(weights, "shape") else backend.asarray(weights)
+    refuse_complex(w.dtype, "weights")
     w = w.astype(np.float64)
     if w.shape not in ((source.n,), (source.n,) + tuple(source.shape)):
         raise ValueError(f"weights: expected shape ({source.n},) or "
@@ -394,7 +404,9 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
         FITS MASK extensions reject values; NaN and inf are always rejected.
     method : {"average", "median", "sum"}
     weights : array_like, optional
-        (N,) per frame or (N, ny, nx) per pixel, for "average" and "sum".
+        (N,) per frame or (N, ny, nx) per pixel, for "average" and "sum". A
+        pixel whose kept values all weigh 0 has no data (NaN, or 0 for "sum",
+        and :attr:`MaskFlag.NO_DATA`), as if every value had been rejected.
     scale : array_like, callable or {"mode", "median", "mean"}, optional
         Array: N multipliers. Callable: called on each frame's data, returns
         its multiplier. String: each frame is *divided* by that statistic of
@@ -461,9 +473,11 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
         No frames, an unknown method, weights or scale of the wrong shape, a
         statistic that cannot scale a frame, `mem_limit` below one row.
     FrameError
-        Frames of different shapes or units, or files that cannot be read.
+        Frames of different shapes or units, frames with no pixels, or files
+        that cannot be read.
     TypeError
-        Arrays on different devices, or an unsupported sigma_clip_func.
+        Arrays on different devices, complex frames, weights or scale factors
+        (their imaginary part would be lost), or an unsupported sigma_clip_func.
 
     See Also
     --------

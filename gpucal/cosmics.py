@@ -7,14 +7,16 @@ Frames and CCDData. The algorithm's pieces are in :mod:`gpucal.lacosmic`; the
 median filters are backend primitives (fused kernels on the GPU).
 """
 
+import math
 import warnings
 
 import numpy as np
 from astropy import units as u
 
 from . import lacosmic
+from ._dtype import refuse_complex
 from ._image import is_ccddata
-from ._operands import as_frame, give_back
+from ._operands import as_frame, check_square, give_back
 from .backend import get_backend
 from .flags import MaskFlag
 from .frame import Frame
@@ -36,6 +38,34 @@ def _c_float(value, name):
         raise TypeError(f"{name} must be a number; got {value!r}") from None
 
 
+def check_gain(gain, name="gain"):
+    """The gain as astroscrappy's C float sees it; ValueError unless positive and finite.
+
+    L.A.Cosmic works in electrons: a gain of 0 would make every pixel 0 (then 0/0 when
+    the cleaned image goes back to ADU), a negative one a negative noise model.
+    `name` names the value in the message (the CLI names the file and keyword).
+    """
+    value = _c_float(gain, name)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number of electrons per ADU; got {gain}")
+    return value
+
+
+def check_readnoise(readnoise, name="readnoise"):
+    """The read noise as astroscrappy's C float sees it; ValueError unless it is finite, at
+    least 0 and its square finite in float32.
+
+    A read noise whose square overflows float32 (about 1.8e19 e⁻) would make the noise
+    infinite everywhere: nothing could ever be detected, and the result would look like a
+    frame without cosmic rays. `name` names the value in the message.
+    """
+    value = _c_float(readnoise, name)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a number of electrons, 0 or more; got {readnoise}")
+    check_square(value, np.float32, name)
+    return value
+
+
 def _choice(value, name, choices):
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}; got {value!r}")
@@ -47,6 +77,7 @@ def _image_like(backend, value, name, shape):
     if value is None:
         return None
     value = backend.asarray(value)
+    refuse_complex(value.dtype, name)
     if value.shape not in (shape, shape[-2:]):
         raise ValueError(f"{name} has shape {value.shape}; expected {shape}"
                          + (f" or {shape[-2:]}" if len(shape) == 3 else ""))
@@ -145,10 +176,14 @@ def detect_cosmics(indat, inmask=None, inbkg=None, invar=None, sigclip=4.5, sigf
     Raises
     ------
     TypeError
-        For non-numeric input or mixed NumPy/CuPy arrays.
+        For non-numeric or complex input or mixed NumPy/CuPy arrays.
     ValueError
         For frames smaller than 9 × 9, shapes that do not match, unknown
-        modes, an even `psfsize` or kernel, or `niter` < 0.
+        modes, an even `psfsize` or kernel, `niter` < 0, a gain that is not
+        positive, or a read noise that is negative, not finite, or so large
+        that its square overflows float32 (about 1.8e19 electrons: the noise
+        would be infinite everywhere and nothing could be found, so this is
+        refused rather than returned as a frame without cosmic rays).
 
     Notes
     -----
@@ -185,6 +220,7 @@ def detect_cosmics(indat, inmask=None, inbkg=None, invar=None, sigclip=4.5, sigf
     """
     backend = get_backend(indat, inmask, inbkg, invar)  # psfk is small: any device
     indat = backend.asarray(indat)
+    refuse_complex(indat.dtype, "indat")
     if indat.dtype.kind not in "biuf":
         raise TypeError(f"indat: expected numbers, got {indat.dtype}")
     if indat.ndim not in (2, 3):
@@ -204,7 +240,7 @@ def detect_cosmics(indat, inmask=None, inbkg=None, invar=None, sigclip=4.5, sigf
     invar = _image_like(backend, invar, "invar", shape)
     sigclip, sigfrac, objlim = (_c_float(v, n) for v, n in
                                 ((sigclip, "sigclip"), (sigfrac, "sigfrac"), (objlim, "objlim")))
-    gain, readnoise = _c_float(gain, "gain"), _c_float(readnoise, "readnoise")
+    gain, readnoise = check_gain(gain), check_readnoise(readnoise)
     satlevel = _c_float(satlevel, "satlevel")
     psfk = _psf(fsmode, psfk, psfmodel, _c_float(psffwhm, "psffwhm"), psfsize,
                 _c_float(psfbeta, "psfbeta"))
@@ -405,7 +441,8 @@ psfsize, psfk, psfbeta, verbose, inbkg, invar
     ------
     ValueError
         For gain, read noise and data units that do not fit together
-        (ccdproc's check), or `pssl` with `inbkg`/`invar`.
+        (ccdproc's check), `pssl` with `inbkg`/`invar`, or a gain or read
+        noise :func:`detect_cosmics` refuses.
 
     Notes
     -----

@@ -38,3 +38,21 @@ class DiskFullError(OSError):
 
 class DamagedDatabaseError(ValueError):
     """The results database is damaged; the message says how to rebuild it from the products."""
+
+
+def require_pixels(shape, what):
+    """Refuse an image or stack with no pixels (a 0 among its sides).
+
+    Parameters
+    ----------
+    shape : tuple of int
+    what : str
+        Names the input in the message: ``"<what> has no pixels (shape ...)"``.
+
+    Raises
+    ------
+    FrameError
+        If any side of `shape` is 0.
+    """
+    if 0 in tuple(shape):
+        raise FrameError(f"{what} has no pixels (shape {tuple(shape)})")

@@ -5,10 +5,10 @@ from astropy import units as u
 from astropy.io import fits
 
 from . import io
-from ._dtype import float_dtype
+from ._dtype import float_dtype, refuse_complex
 from .backend import backend_for_device, get_backend, move
 from .device import resolve_device
-from .errors import FrameError
+from .errors import FrameError, require_pixels
 from .flags import as_bits
 
 __all__ = ["Frame"]
@@ -66,10 +66,11 @@ class Frame:
     Raises
     ------
     FrameError
-        If `data` is not 2-D, or `mask`/`uncertainty` have another shape, or
-        an integer mask holds bits that are not MaskFlags.
+        If `data` is not 2-D or has no pixels, or `mask`/`uncertainty` have
+        another shape, or an integer mask holds bits that are not MaskFlags.
     TypeError
-        If the arrays are on different devices (NumPy and CuPy mixed).
+        If the arrays are on different devices (NumPy and CuPy mixed), or
+        data or uncertainty are complex (the imaginary part would be lost).
 
     See Also
     --------
@@ -93,6 +94,7 @@ class Frame:
                  dtype=np.float32):
         backend = get_backend(data, mask, uncertainty)
         data = backend.asarray(data)
+        refuse_complex(data.dtype, "data")
         if data.dtype.kind not in "biuf":
             raise FrameError(f"data: expected real numbers, got dtype {data.dtype}")
         self._mask = self._uncertainty = None
@@ -109,6 +111,8 @@ class Frame:
         if arr.ndim != 2:
             raise FrameError(f"{what}: a Frame is 2-D, got {arr.ndim}-D (shape {arr.shape}); "
                              "stacks of frames are lists of Frames or 3-D arrays")
+        if what == "data":
+            require_pixels(arr.shape, what)
         if what != "data" and arr.shape != self._data.shape:
             raise FrameError(f"{what}: shape {arr.shape} does not match the data's "
                              f"{self._data.shape}")
@@ -122,6 +126,7 @@ class Frame:
     def data(self, value):
         backend = get_backend(value, self._mask, self._uncertainty)
         value = backend.asarray(value)
+        refuse_complex(value.dtype, "data")
         if value.dtype.kind != "f":
             value = value.astype(self._data.dtype)
         value = self._checked(value, "data")
@@ -195,6 +200,8 @@ class Frame:
             self._uncertainty = None
             return
         backend = get_backend(self._data, value)
+        value = backend.asarray(value)
+        refuse_complex(value.dtype, "uncertainty")
         self._uncertainty = self._checked(backend.asarray(value, self._data.dtype),
                                           "uncertainty")
 

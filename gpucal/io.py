@@ -17,15 +17,18 @@ import hashlib
 import os
 import re
 import uuid
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 from astropy import units as u
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
 
 from . import flags
 from ._dtype import float_dtype
-from .errors import FrameError
+from .backend import backend_for_device
+from .errors import FrameError, require_pixels
 
 MASK_EXTNAME = "MASK"
 UNCERT_EXTNAME = "UNCERT"
@@ -105,15 +108,74 @@ class _Image(NamedTuple):
 
 
 @contextlib.contextmanager
+def _no_truncation_warning():
+    """Silence astropy's warning that a file "may have been truncated".
+
+    The data gpucal reads are checked against the file's size (:func:`_check_claim`),
+    which says clearly what is missing; a truncated HDU that is not read does not matter.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "File may have been truncated", AstropyUserWarning)
+        yield
+
+
+@contextlib.contextmanager
 def _reading(path):
     """Turn what astropy or NumPy raise on a damaged file into a FrameError naming it."""
     try:
-        yield
+        with _no_truncation_warning():
+            yield
     except (FrameError, MemoryError):
         raise
     except Exception as exc:
         raise FrameError(f"{path}: cannot read it as FITS ({type(exc).__name__}: {exc}); "
                          "the file is damaged, truncated or not FITS") from exc
+
+
+def _size(nbytes):
+    """A byte count for people: ``"5.76 kB"``, ``"160 GB"`` (decimal units)."""
+    for unit, factor in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= factor:
+            return f"{nbytes / factor:.3g} {unit}"
+    return f"{nbytes} bytes"
+
+
+def _check_claim(hdul, h, path, what="the header"):
+    """Refuse an image HDU whose header claims more data than can be there, before reading.
+
+    Nothing is allocated for a damaged header's claim (a 5 kB file claiming
+    200000×200000 pixels would otherwise reach NumPy as a 149 GiB allocation):
+
+    * a plain file must hold the data its header claims, |BITPIX|/8 × NAXIS1 ×
+      NAXIS2 bytes from the data's offset (FITS's padding after them may be missing);
+    * a tile-compressed image (``.fz``) or a gzip/bzip2/zip/lzma-compressed file
+      holds its pixels in fewer bytes than they take once decoded, so its claim cannot
+      be checked against the file's size: it must instead fit in the memory available
+      now (a real image that large could not be read anyway).
+
+    Raises
+    ------
+    FrameError
+        Naming the file, the claimed size and what holds less.
+    """
+    info = hdul.fileinfo(hdul.index_of(h))
+    claimed = h.size  # bytes of data as the header describes them (decoded, if tiled)
+    pixels = f"{what} claims {'×'.join(map(str, h.shape))} pixels ({_size(claimed)})"
+    compression = getattr(info["file"], "compression", None)
+    if isinstance(h, fits.CompImageHDU) or compression:
+        available = backend_for_device("cpu").available_memory()
+        if claimed > available:
+            kind = ("a tile-compressed image" if isinstance(h, fits.CompImageHDU)
+                    else f"a {compression}-compressed file")
+            raise FrameError(f"{path}: {pixels}, more than the {_size(available)} of memory "
+                             f"available; the claims of {kind} cannot be checked against "
+                             "the file's size: damaged, or too large to read on this machine")
+        return
+    size = os.path.getsize(path)
+    if info["datLoc"] + claimed > size:
+        after = "" if claimed > size else f", {_size(max(0, size - info['datLoc']))} after it"
+        raise FrameError(f"{path}: {pixels} but the file holds only {_size(size)}{after}: "
+                         "truncated or damaged")
 
 
 def _check_file(path):
@@ -126,10 +188,12 @@ def _check_file(path):
 def _locate(hdul, hdu, path, unit):
     """Find the image (and its MASK/UNCERT) in an open file; nothing is read but headers."""
     h = pick_hdu(hdul, hdu, path)
+    what = "the image" if hdu is None else f"HDU {hdu!r}"
     if len(h.shape) != 2:
-        what = "the image" if hdu is None else f"HDU {hdu!r}"
         raise FrameError(f"{path}: {what} is {len(h.shape)}-D (shape {h.shape}); gpucal "
                          "works on 2-D frames: select one plane or extension with hdu=")
+    require_pixels(h.shape, f"{path}: {what}")
+    _check_claim(hdul, h, path)
     header = h.header.copy()
     if h is not hdul[0]:
         header.extend(_clean_header(hdul[0].header), unique=True)
@@ -138,6 +202,7 @@ def _locate(hdul, hdu, path, unit):
         ext = hdul[name] if name in hdul and hdul[name] is not h else None
         if ext is not None:
             _check_shape(ext, h.shape, path, name)
+            _check_claim(hdul, ext, path, f"the {name} extension's header")
         found[name] = ext
     # astropy turns BLANK into NaN when it scales to float, but not for
     # pseudo-unsigned integers (BZERO = 2**(n-1)): remember what to replace.
@@ -210,7 +275,7 @@ def raw_unit(paths, hdu=None):
     without, units = 0, set()
     for path in paths:
         try:
-            with fits.open(path, lazy_load_hdus=True) as hdul:
+            with _no_truncation_warning(), fits.open(path, lazy_load_hdus=True) as hdul:
                 header = pick_hdu(hdul, hdu, path).header
                 unit = parse_unit(header.get("BUNIT", hdul[0].header.get("BUNIT", "")))
         except Exception:  # not FITS, no image, no such unit...: reading says it clearly
@@ -285,9 +350,12 @@ def read_fits(path, hdu=None, *, unit=None, dtype=np.float32):
     FileNotFoundError
         If `path` does not exist.
     FrameError
-        If the file is not FITS, is truncated, has no (such) image HDU, the
-        image is not 2-D, MASK/UNCERT do not match the image's shape, or
-        BUNIT is not a unit.
+        If the file is not FITS, is truncated (it holds less than its header
+        claims), has no (such) image HDU, the image is not 2-D or has no
+        pixels, MASK/UNCERT do not match the image's shape, or BUNIT is not
+        a unit. A tile-compressed image or a compressed file whose header
+        claims more bytes than the memory available is refused too: its
+        claim cannot be checked against the file's size.
     """
     path = os.fspath(path)
     _check_file(path)
@@ -317,6 +385,11 @@ class FitsStack:
         As for :func:`read_fits`, the same in every file.
     unit : str or astropy.units.Unit, optional
         Overrides every file's BUNIT.
+
+    Raises
+    ------
+    FileNotFoundError, FrameError
+        As :func:`read_fits`, when the files are opened (before any band is read).
     """
 
     def __init__(self, paths, hdu=None, *, unit=None):

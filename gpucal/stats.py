@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 
+from ._dtype import refuse_complex
 from .backend import get_backend
 
 __all__ = ["image_stats", "mode", "sigma_clip", "statistic"]
@@ -124,6 +125,7 @@ def sigma_clip(data, sigma=3.0, sigma_lower=None, sigma_upper=None, maxiters=5,
     backend = get_backend(data)
     xp = backend.xp
     values = backend.asarray(data)
+    refuse_complex(values.dtype, "sigma_clip")
     if masked and backend.device == "gpu":
         raise TypeError("sigma_clip(masked=True) returns a NumPy MaskedArray; for CuPy input "
                         "use masked=False (clipped values become NaN)")
@@ -234,7 +236,9 @@ def image_stats(image, mask=None, *, nclip=3, lsig=3.0, usig=3.0, binwidth=0.1):
     """
     backend = get_backend(image, mask)
     xp = backend.xp
-    x = backend.asarray(image, np.float32).ravel()
+    x = backend.asarray(image)
+    refuse_complex(x.dtype, "image")
+    x = backend.asarray(x, np.float32).ravel()
     good = xp.isfinite(x)
     if mask is not None:
         good &= ~backend.asarray(mask, bool).ravel()

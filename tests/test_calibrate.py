@@ -143,6 +143,16 @@ def test_create_deviation(gain, disregard_nan):
     assert_same(ours, theirs)
 
 
+@pytest.mark.parametrize("dtype, readnoise", [(np.float32, 1e30), (np.float64, 1e200)])
+def test_create_deviation_refuses_a_readnoise_whose_square_overflows(dtype, readnoise):
+    """The uncertainty would be inf everywhere: refused, not written."""
+    image = Frame(np.full((4, 4), 100.0, dtype), unit="electron", dtype=None)
+    with pytest.raises(ValueError, match=rf"readnoise = {readnoise:g} is too large: its "
+                                         rf"square overflows {np.dtype(dtype)}".replace("+", r"\+")):
+        create_deviation(image, readnoise=readnoise)
+    assert np.isfinite(create_deviation(image, readnoise=1e10).uncertainty).all()
+
+
 def test_create_deviation_units():
     image = ccd(8, sigma=False)
     with pytest.raises(u.UnitsError, match="readnoise"):

@@ -109,6 +109,38 @@ def test_ccdproc_upstream_examples():
 
 # -- where gpucal deliberately differs from ccdproc 2.5.1 ------------------------------------
 
+@pytest.mark.parametrize("method", ["average", "sum"])
+def test_zero_weights_mean_no_data(method, backend):
+    """Where every kept value weighs 0 there is no data: NO_DATA, as when all are rejected
+    (it used to be an unflagged NaN average, or a 0 sum with an uncertainty)."""
+    data, _ = _stack(seed=5, n=4, shape=(3, 4), nan=False)
+    mask = np.zeros(data.shape, bool)
+    w = np.ones(data.shape)
+    w[:, 0, 0] = 0  # every weight of this pixel is 0
+    w[:2, 1, 2], mask[2:, 1, 2] = 0, True  # the values kept weigh 0, the others are rejected
+    w[0, 2, 3] = 0  # one weight 0 of four: still data
+    frames = [to_device(Frame(d, m), backend.device) for d, m in zip(data, mask)]
+    got = combine(frames, method, weights=to_device(w, backend.device), dtype=np.float64)
+    no_data = np.zeros(data.shape[1:], bool)
+    no_data[0, 0] = no_data[1, 2] = True
+    flags = to_device(got.mask, "cpu")
+    np.testing.assert_array_equal(flags, np.where(no_data, MaskFlag.NO_DATA, 0))
+    value, sigma = to_device(got.data, "cpu"), to_device(got.uncertainty, "cpu")
+    assert np.all(value[no_data] == 0) if method == "sum" else np.isnan(value[no_data]).all()
+    assert np.isnan(sigma[no_data]).all() and np.isfinite(value[~no_data]).all()
+    assert value[2, 3] == pytest.approx(  # nothing rejected there: the plain weighted result
+        (data[:, 2, 3] * w[:, 2, 3]).sum() / (w[:, 2, 3].sum() if method == "average" else 1))
+    everything = combine(to_device(data, backend.device), method,
+                         weights=to_device(np.zeros(4), backend.device))
+    assert (to_device(everything.mask, "cpu") == MaskFlag.NO_DATA).all()
+    combiner = Combiner(frames, dtype=np.float64)
+    combiner.weights = to_device(w, backend.device)
+    with warnings.catch_warnings():  # the CuPy stand-in's NumPy warns of 0/0 where CuPy won't
+        warnings.simplefilter("ignore", RuntimeWarning)
+        stepwise = getattr(combiner, f"{method}_combine")()
+    np.testing.assert_array_equal(to_device(stepwise.mask, "cpu"), flags)
+
+
 def test_difference_weighted_average_leaves_out_rejected_weights(backend):
     """ccdproc 2.5.1 keeps masked values' weights in the normalisation (its issue #893)."""
     frames = [CCDData(np.array([[1.0, 2.0]]), mask=np.array([[True, False]]), unit="adu"),
@@ -315,6 +347,72 @@ def test_scale_by_a_statistic_divides_each_frame():
 def test_bad_frames(bad, error, message):
     with pytest.raises(error, match=message):
         combine(bad)
+
+
+@pytest.mark.parametrize("frames, message", [
+    (np.ones((3, 0, 0)), r"frames: the stack has no pixels \(shape \(3, 0, 0\)\)"),
+    (np.ones((3, 0, 5)), r"frames: the stack has no pixels \(shape \(3, 0, 5\)\)"),
+    (np.ma.masked_array(np.ones((2, 4, 0))), r"the stack has no pixels"),
+    ([np.ones((0, 5))] * 2, r"frames\[0\] has no pixels \(shape \(0, 5\)\)"),
+    ([CCDData(np.ones((4, 0)), unit="adu")] * 2, r"frames\[0\] has no pixels"),
+])
+@pytest.mark.parametrize("method", ["average", "median"])
+def test_frames_without_pixels_are_refused(frames, message, method, backend):
+    """0×0 and 0×N frames: one FrameError at the edge, not a ZeroDivisionError inside."""
+    if isinstance(frames, list) and not isinstance(frames[0], CCDData):
+        frames = [to_device(f, backend.device) for f in frames]
+    elif not isinstance(frames, (list, np.ma.MaskedArray)):
+        frames = to_device(frames, backend.device)
+    with pytest.raises(FrameError, match=message):
+        combine(frames, method, device=backend.device)
+    with pytest.raises(FrameError, match=message):
+        Combiner(frames, device=backend.device)
+
+
+COMPLEX = np.full((3, 4, 5), 1 + 2j)
+
+
+@pytest.mark.parametrize("frames, name", [
+    (COMPLEX, "frames"), (COMPLEX.astype(np.complex64), "frames"),
+    (list(COMPLEX), r"frames\[0\]"), ([CCDData(f, unit="adu") for f in COMPLEX], r"frames\[0\]"),
+])
+def test_complex_frames_are_refused(frames, name, backend):
+    """The imaginary part used to be dropped silently."""
+    if isinstance(frames, np.ndarray):
+        frames = to_device(frames, backend.device)
+    elif not isinstance(frames[0], CCDData):
+        frames = [to_device(f, backend.device) for f in frames]
+    dtype = "complex64" if getattr(frames, "dtype", None) == np.complex64 else "complex128"
+    message = rf"{name}: got complex numbers \({dtype}\)"
+    with pytest.raises(TypeError, match=message):
+        combine(frames, device=backend.device)
+    with pytest.raises(TypeError, match=message):
+        Combiner(frames, device=backend.device)
+
+
+def test_complex_weights_and_scale_are_refused():
+    with pytest.raises(TypeError, match=r"weights: got complex numbers \(complex128\)"):
+        combine(np.ones((3, 4, 5)), weights=[1, 1, 1j])
+    combiner = Combiner(np.ones((3, 4, 5)))
+    with pytest.raises(TypeError, match=r"weights: got complex numbers"):
+        combiner.weights = np.array([1, 1, 1j])
+    for scale in (np.array([1, 1, 1j]), lambda a: np.complex128(1 + 1j)):
+        with pytest.raises(TypeError, match=r"scale: got complex numbers \(complex128\)"):
+            combine(np.ones((3, 4, 5)), scale=scale)
+
+
+def test_dask_complex_stack_is_refused():
+    import dask.array as da
+
+    with pytest.raises(TypeError, match=r"frames: got complex numbers"):
+        combine(da.from_array(COMPLEX))
+
+
+def test_dask_stack_without_pixels_is_refused():
+    import dask.array as da
+
+    with pytest.raises(FrameError, match=r"the stack has no pixels \(shape \(3, 0, 4\)\)"):
+        combine(da.zeros((3, 0, 4)))
 
 
 @pytest.mark.parametrize("kwargs, error, message", [

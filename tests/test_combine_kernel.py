@@ -110,6 +110,28 @@ def test_kernel_logic_weights(host_kernel, weights):
                     np.float64)
 
 
+@pytest.mark.parametrize("weights", ["frame", "pixel"])
+def test_kernel_logic_zero_weights_keep_nothing(host_kernel, weights):
+    """A pixel whose kept values all weigh 0 keeps nothing (gpucal.combine flags NO_DATA)."""
+    lib = host_kernel(8)
+    x, mask = _stack(8, np.float64, seed=6)
+    nothing = np.ones(x.shape[1:], bool)
+    if weights == "frame":
+        w = np.zeros(8)
+    else:
+        w = np.random.default_rng(3).uniform(0.5, 2, x.shape)
+        w[:, 2, 3] = 0  # every weight 0
+        w[:4, 5, 6], mask[4:, 5, 6] = 0, True  # the kept values' weights 0
+        nothing[:] = False
+        nothing[2, 3] = nothing[5, 6] = True
+    for method in ("average", "sum"):
+        kwargs = dict(method=method, weights=w)
+        got = host_combine(lib, x, mask, **kwargs)
+        assert_same(got, CPU.combine_stack(x, mask, **kwargs), np.float64)
+        np.testing.assert_array_equal(got[2] == 0, nothing)
+        assert np.isnan(got[1][nothing]).all()
+
+
 def test_kernel_logic_edge_pixels(host_kernel):
     """All values rejected, a single value left, all NaN, all equal."""
     lib = host_kernel(5)

@@ -358,11 +358,33 @@ def test_verbose_reports_each_iteration(capsys, gmos):
     (dict(fsmode="convolve", psfk=np.ones((4, 4))), ValueError, "odd sides"),
     (dict(niter=-1), ValueError, "niter"),
     (dict(gain="high"), TypeError, "gain"),
+    (dict(gain=0.0), ValueError, "gain must be a positive number of electrons per ADU; got 0.0"),
+    (dict(gain=-2), ValueError, "gain must be a positive number .*; got -2"),
+    (dict(gain=1e-50), ValueError, "gain must be a positive number"),  # 0 as a C float
+    (dict(gain=np.inf), ValueError, "gain must be a positive number"),
+    (dict(readnoise=-1.0), ValueError, "readnoise must be a number of electrons, 0 or more"),
+    (dict(readnoise=np.nan), ValueError, "readnoise must be a number of electrons"),
+    (dict(readnoise=1e30), ValueError,
+     r"readnoise = 1e\+30 is too large: its square overflows float32"),
 ])
 def test_bad_input_raises_clearly(kwargs, error, match):
     kwargs = dict({"indat": np.ones((20, 20), np.float32)}, **kwargs)
     with pytest.raises(error, match=match):
         detect_cosmics(**kwargs)
+
+
+def test_largest_readnoise_accepted_is_the_float32_limit():
+    image = np.full((20, 20), 100.0, np.float32)
+    crmask, clean = detect_cosmics(image, readnoise=1e19)  # 1e38 e-²: still a float32
+    assert not crmask.any() and np.isfinite(clean).all()
+
+
+def test_cosmicray_lacosmic_refuses_a_noise_model_it_cannot_use():
+    frame = Frame(np.full((20, 20), 100.0), unit="adu")
+    with pytest.raises(ValueError, match="gain must be a positive number"):
+        cosmicray_lacosmic(frame, gain=0 * u.electron / u.adu)
+    with pytest.raises(ValueError, match="readnoise = 1e\\+30 is too large"):
+        cosmicray_lacosmic(frame, readnoise=1e30 * u.electron)
 
 
 # -- ccdproc's wrapper --------------------------------------------------------------------------

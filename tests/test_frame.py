@@ -37,7 +37,7 @@ def test_data_must_be_2d(shape):
 
 
 def test_data_must_be_real_numbers():
-    with pytest.raises(FrameError, match="real numbers"):
+    with pytest.raises(TypeError, match=r"data: got complex numbers \(complex128\)"):
         Frame(np.zeros((2, 2), complex))
     with pytest.raises(FrameError, match="real numbers"):
         Frame(np.array([["a", "b"]]))

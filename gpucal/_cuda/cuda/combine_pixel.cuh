@@ -184,14 +184,20 @@ GPUCAL_FN void gpucal_combine_pixel(const T* x, const unsigned char* mask, const
         double std = sqrt(ss / n);
         double total = sum, average = mean;
         if (prm.weights) {
+            int weighed = 0;
             for (int i = 0; i < N; ++i) {
                 if (!keep[i]) continue;
                 double w = prm.weights == 1 ? weights[i] : weights[i * npix + p];
                 wtotal += v[i] * w;
                 wsum += w;
+                weighed += w != 0;
             }
             total = wtotal;
             average = wtotal / wsum;
+            if (!weighed) {  // only zero weights kept: no data, as when all are rejected
+                n = 0;
+                std = gpucal_qnan<double>();
+            }
         }
         if (prm.method == GPUCAL_AVERAGE) {
             result = average;
