@@ -44,7 +44,7 @@ LOCK_NAME = ".gpucal.lock"
 
 
 class SerialExecutor:
-    """Runs tasks one after another in this process (the default on the GPU).
+    """Runs tasks one after another in this process (``--executor serial``).
 
     An executor has a ``name`` and ``map(function, tasks)``, which yields
     ``function(task)`` for every task, in any order. The functions are pure
@@ -57,6 +57,16 @@ class SerialExecutor:
     def map(self, function, tasks):
         for task in tasks:
             yield function(task)
+
+
+#: Tasks at once on one GPU: one computes on the device while the other reads its raw frame or
+#: writes (and hashes, and syncs) its product on the host, so the device waits for no file.
+GPU_TASKS = 2
+
+
+def default_executor(device):
+    """Threads: one task per CPU on the CPU; GPU_TASKS at once on the GPU (I/O overlapped)."""
+    return ThreadExecutor() if device == "cpu" else ThreadExecutor(GPU_TASKS)
 
 
 class ThreadExecutor:
@@ -360,8 +370,8 @@ def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=
         Created if missing; holds the products and the results database
         (``gpucal.sqlite``). One run at a time: a second one raises OutputBusyError.
     executor : object with ``name`` and ``map(function, tasks)``, optional
-        Default :class:`ThreadExecutor` on the CPU, :class:`SerialExecutor` on the GPU
-        (tasks sharing one GPU are not yet measured).
+        Default :func:`default_executor`: :class:`ThreadExecutor` with a task per CPU on the
+        CPU, two tasks at once on the GPU (one computing while the other does its file I/O).
     device : {"auto", "cpu", "gpu"}, optional
         Default ``GPUCAL_DEVICE``, else auto.
     force : bool, default False
@@ -385,7 +395,7 @@ def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=
         If the disk fills: the run stops; every product made before is complete and recorded.
     """
     device = resolve_device(device)
-    executor = executor or (ThreadExecutor() if device == "cpu" else SerialExecutor())
+    executor = executor or default_executor(device)
     out_dir = Path(out_dir)
     summary = Summary(out_dir, device, executor.name)
     started = time.monotonic()
@@ -523,7 +533,7 @@ def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=Fal
     executor : {"auto", "serial", "threads", "dask"} or executor object, default "auto"
         "serial": one task at a time; "threads": `workers` tasks at a time in this
         process (:class:`ThreadExecutor`, default one per CPU); "auto": "dask" with
-        a `client`, "threads" on the CPU or with `workers`, else "serial"; "dask": a
+        a `client`, else threads (one task per CPU on the CPU, two on the GPU); "dask": a
         :class:`gpucal.pipeline.dask_executor.DaskExecutor` on `client`, or on a new
         LocalCluster of `workers` processes (closed at the end); an object: see
         :func:`execute`. The products and records are the same with every executor.
