@@ -359,6 +359,12 @@ def _sigma(low_thresh, high_thresh, func, dev_func, maxiters):
                 cenfunc=stat_name(func, "cenfunc"), stdfunc=stat_name(dev_func, "stdfunc"))
 
 
+def _outputs(backend, shape, dtype):
+    """Empty (value, uncertainty, nkept) arrays of `shape`: `dtype`, `dtype` and int32."""
+    xp = backend.xp
+    return xp.empty(shape, dtype), xp.empty(shape, dtype), xp.empty(shape, np.int32)
+
+
 def _result(value, uncertainty, nkept, source, backend, dtype, history):
     xp = backend.xp
     no_data = xp.where(nkept == 0, MASK_DTYPE.type(MaskFlag.NO_DATA), MASK_DTYPE.type(0))
@@ -495,29 +501,27 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
         factors = _scale_factors(scale, source, dtype)
         w = _weights(weights, source, backend)
         pixel_weights = w is not None and w.ndim > 1
-        xp = backend.xp  # the outputs are allocated once, in their final dtype
-        value = xp.empty(source.shape, dtype)
-        uncertainty = xp.empty(source.shape, dtype)
-        nkept = xp.empty(source.shape, np.int32)
+        # the outputs, allocated once in their final dtype; bands write their rows in place
+        value, uncertainty, nkept = outputs = _outputs(backend, source.shape, dtype)
         work = dict(dtype=dtype, factors=factors, method=method, rejection=rejection)
         if client is not None or isinstance(source, _DaskSource):
             from .dask_combine import combine_bands
 
-            bands = combine_bands(source, client, w, pixel_weights, mem_limit, device=device,
-                                  hdu=hdu, unit=unit, **work)
+            for start, band in combine_bands(source, client, w, pixel_weights, mem_limit,
+                                             device=device, hdu=hdu, unit=unit, **work):
+                for whole, part in zip(outputs, band):
+                    whole[start:start + part.shape[0]] = part
         else:
             reserve = backend.combine_reserve(source.n, dtype)
             rows = _band_rows(source, dtype, pixel_weights, backend,
                               _budget(backend, mem_limit, reserve))
             if progress is not None and isinstance(source, _FileSource):
                 progress.start(source.n * math.ceil(source.shape[0] / rows))
-            bands = ((start, combine_band(source, start, min(start + rows, source.shape[0]),
-                                          w[:, start:start + rows] if pixel_weights else w,
-                                          **work))
-                     for start in range(0, source.shape[0], rows))
-        for start, (v, u, n) in bands:
-            stop = start + v.shape[0]
-            value[start:stop], uncertainty[start:stop], nkept[start:stop] = v, u, n
+            for start in range(0, source.shape[0], rows):
+                band = slice(start, min(start + rows, source.shape[0]))
+                combine_band(source, band.start, band.stop,
+                             w[:, band] if pixel_weights else w,
+                             out=tuple(whole[band] for whole in outputs), **work)
     finally:
         source.close()
     history = dict(method=method, nframes=source.n,
@@ -529,14 +533,20 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
     return result
 
 
-def combine_band(source, start, stop, weights, *, dtype, factors, method, rejection):
+def combine_band(source, start, stop, weights, *, dtype, factors, method, rejection,
+                 out=None):
     """(value, uncertainty, nkept) of rows start:stop of a stack source, on its backend.
 
-    `weights` are per frame (N,), or per pixel already cut to the band.
+    `weights` are per frame (N,), or per pixel already cut to the band. The
+    results are written into `out`, C-contiguous arrays of the band's shape
+    (``combine`` passes the rows of its outputs, so a band's results take no
+    memory of their own), or into new ones of `dtype`, `dtype` and int32.
     """
+    if out is None:
+        out = _outputs(source.backend, (stop - start,) + tuple(source.shape[1:]), dtype)
     data, mask = source.band(start, stop, dtype)
     return source.backend.combine_stack(data, mask, scale=factors, method=method,
-                                        weights=weights, **rejection)
+                                        weights=weights, out=out, **rejection)
 
 
 def _history_of(rejection):
