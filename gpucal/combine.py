@@ -158,7 +158,8 @@ class _MemorySource:
 
 
 class _FileSource:
-    """FITS files, read band by band: every pixel of every file is read once."""
+    """FITS files, read band by band: every pixel of every file is read once, straight
+    into the band (see io.FitsStack: compressed files are decompressed once)."""
 
     def __init__(self, paths, device, hdu, unit, progress):
         self.files = io.FitsStack(paths, hdu, unit=unit)
@@ -167,6 +168,7 @@ class _FileSource:
         self.shape = tuple(self.files.images[0].hdu.shape)
         self.header = self.files.images[0].header.copy()
         self.has_mask = any(im.mask_hdu is not None for im in self.files.images)
+        self.row_alignment = self.files.row_alignment
         self.progress = progress
         try:
             _check_same(self, self.files.paths, [tuple(im.hdu.shape) for im in self.files.images],
@@ -179,18 +181,18 @@ class _FileSource:
         data = np.empty((self.n, stop - start) + self.shape[1:], dtype)
         mask = np.zeros(data.shape, bool) if self.has_mask else None
         for i in range(self.n):
-            data[i] = self.files.rows(i, start, stop)
-            m = self.files.mask_rows(i, start, stop)
-            if m is not None:
-                mask[i] = m
+            self.files.rows(i, start, stop, data[i])
+            if mask is not None:
+                self.files.mask_rows(i, start, stop, mask[i])
             self.progress.step()
         return (self.backend.asarray(data),
                 None if mask is None else self.backend.asarray(mask))
 
     def frame(self, i, dtype):
-        m = self.files.mask_rows(i, 0, self.shape[0])
-        return (self.backend.asarray(self.files.rows(i, 0, self.shape[0]), dtype),
-                None if m is None else self.backend.asarray(m))
+        ny = self.shape[0]  # an empty mask buffer costs nothing when the file has no MASK
+        mask = self.files.mask_rows(i, 0, ny, np.empty(self.shape, bool))
+        return (self.backend.asarray(self.files.rows(i, 0, ny, np.empty(self.shape, dtype))),
+                None if mask is None else self.backend.asarray(mask))
 
     def close(self):
         self.files.close()
@@ -280,6 +282,9 @@ def _band_rows(source, dtype, pixel_weights, backend, budget):
     Per value a band holds the data, the mask, per-pixel weights, and the
     backend's scratch, which the CPU caps at one chunk per thread; the
     backend may prefer smaller bands than the budget allows (``band_bytes``).
+    Its results go straight into the outputs (nothing per band). Bands of
+    tile-compressed files are whole tiles high where the budget allows it
+    (``row_alignment``), so that no tile is decompressed twice.
     """
     ny, nx = source.shape
     stored = dtype.itemsize + source.has_mask + 8 * pixel_weights
@@ -296,6 +301,9 @@ def _band_rows(source, dtype, pixel_weights, backend, budget):
                          f"{need}: raise mem_limit")
     if backend.band_bytes:
         rows = min(rows, max(1, backend.band_bytes // (row_values * stored)))
+    align = getattr(source, "row_alignment", 1)
+    if rows >= align:
+        rows -= rows % align
     return int(min(rows, ny))
 
 
