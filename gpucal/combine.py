@@ -61,7 +61,7 @@ class _ArraySource:
     def __init__(self, array):
         self.mask = None
         if isinstance(array, np.ma.MaskedArray):
-            array, self.mask = array.data, np.ma.getmaskarray(array)
+            array, self.mask = array.data, _mask_of(array)
         _check_stack(array)
         self.array, self.backend = array, get_backend(array)
         self.n, self.shape = array.shape[0], tuple(array.shape[1:])
@@ -102,25 +102,39 @@ def _is_dask_array(x):
     return hasattr(x, "__dask_graph__") and hasattr(x, "chunks")
 
 
+def _mask_of(masked):
+    """The mask of a NumPy MaskedArray, or None where nothing is masked (no array made)."""
+    mask = np.ma.getmask(masked)
+    return None if mask is np.ma.nomask else mask
+
+
+def _rejected(mask, backend):
+    """A mask (bool, or flag bits: non-zero rejects) as bool on `backend`; a view if it is
+    bool there already, so a band of it costs one byte a value at most."""
+    mask = move(mask, backend)
+    return mask if mask.dtype == bool else mask != 0
+
+
 class _MemorySource:
     """2-D arrays, Frames or CCDData: bands are lists of row views, one per frame.
 
     Arrays and Frames stay on their device; CCDData (host containers) go to
-    `device`, unless arrays already fixed the backend.
+    `device`, unless arrays already fixed the backend. Masks are kept as given
+    (a Frame's flag bits) and made boolean band by band.
     """
 
     def __init__(self, items, device):
         resident, self.items = [], []
         for i, item in enumerate(items):
             if isinstance(item, Frame):
-                data, mask, unit = item.data, item.bool_mask, item.unit
+                data, mask, unit = item.data, item.mask, item.unit
                 resident += [data]
             elif isinstance(item, np.ma.MaskedArray):
-                data, mask, unit = item.data, np.ma.getmaskarray(item), None
+                data, mask, unit = item.data, _mask_of(item), None
                 resident += [data]
             elif is_ccddata(item):
                 data = np.asarray(item.data)
-                mask = None if item.mask is None else np.asarray(item.mask) != 0
+                mask = None if item.mask is None else np.asarray(item.mask)
                 unit = item.unit
             elif hasattr(item, "shape") or isinstance(item, (list, tuple)):
                 data = item if hasattr(item, "shape") else np.asarray(item)
@@ -144,14 +158,14 @@ class _MemorySource:
         # lists of row views: the backend gathers them chunk by chunk, no band copy
         data = [move(d[start:stop], self.backend).astype(dtype, copy=False)
                 for d, _, _ in self.items]
-        mask = [None if m is None else move(m[start:stop], self.backend)
+        mask = [None if m is None else _rejected(m[start:stop], self.backend)
                 for _, m, _ in self.items] if self.has_mask else None
         return data, mask
 
     def frame(self, i, dtype):
         d, m, _ = self.items[i]
         return (move(d, self.backend).astype(dtype, copy=False),
-                None if m is None else move(m, self.backend))
+                None if m is None else _rejected(m, self.backend))
 
     def close(self):
         pass
@@ -339,7 +353,8 @@ def _weights(weights, source, backend):
     if weights is None:
         return None
     w = move(weights, backend) if hasattr(weights, "shape") else backend.asarray(weights)
-    w = w.astype(np.float64)
+    if w.dtype.kind != "f":  # floating weights are taken to float64 chunk by chunk, not copied
+        w = w.astype(np.float64)
     if w.shape not in ((source.n,), (source.n,) + tuple(source.shape)):
         raise ValueError(f"weights: expected shape ({source.n},) or "
                          f"{(source.n,) + tuple(source.shape)}; got {w.shape}")
