@@ -505,7 +505,9 @@ def write_fits(path, data, header, *, mask=None, uncertainty=None, unit=None,
     hdus = [fits.PrimaryHDU(data, hdr)]
     if mask is not None:
         mhdr = fits.Header(flags.header_cards())
-        hdus.append(fits.ImageHDU(mask.astype(np.int16), mhdr, name=MASK_EXTNAME))
+        # FITS stores the 16 flag bits as int16: the same bits, viewed rather than copied
+        bits = mask.view(np.int16) if mask.dtype == np.uint16 else mask.astype(np.int16)
+        hdus.append(fits.ImageHDU(bits, mhdr, name=MASK_EXTNAME))
     if uncertainty is not None:
         uhdr = fits.Header([(_UNCERT_KEY, "StdDevUncertainty", "uncertainty kind (astropy)")])
         hdus.append(fits.ImageHDU(uncertainty, uhdr, name=UNCERT_EXTNAME))
