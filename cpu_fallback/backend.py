@@ -128,8 +128,7 @@ class NumpyBackend:
         step = max(1, self.chunk_values // max(n, 1))
         spans = [(i, min(i + step, npix)) for i in range(0, npix, step)] or [(0, 0)]
         if out is not None:
-            if not all(o.flags.c_contiguous for o in out):
-                raise ValueError("out: the arrays must be C-contiguous")
+            self._check_out(out)
             targets = [o.reshape(o.shape[:o.ndim - len(shape)] + (npix,)) for o in out]
 
         def chunk(a, i, j):
@@ -153,6 +152,12 @@ class NumpyBackend:
             whole = xp.concatenate([p[k] for p in parts], axis=-1) if len(parts) > 1 else first_part
             outputs.append(whole.reshape(whole.shape[:-1] + shape))
         return tuple(outputs)
+
+    @staticmethod
+    def _check_out(out):
+        """Arrays that results are written into are C-contiguous: flat views of them exist."""
+        if not all(o.flags.c_contiguous for o in out):
+            raise ValueError("out: the arrays must be C-contiguous")
 
     @staticmethod
     def _split_weights(weights):

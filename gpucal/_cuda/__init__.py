@@ -53,6 +53,8 @@ class CupyBackend(NumpyBackend):
         if len(x) > MAX_FRAMES:  # too deep for per-thread storage: the generic path
             return super().combine_stack(x, mask, scale=scale, minmax=minmax, extrema=extrema,
                                          sigma=sigma, method=method, weights=weights, out=out)
+        if out is not None:
+            self._check_out(out)
         return _combine.combine_stack(self.stacked(x), self.stacked(mask), scale=scale,
                                       minmax=minmax, extrema=extrema, sigma=sigma,
                                       method=method, weights=weights, out=out)

@@ -14,8 +14,8 @@ _FILES = ("combine_pixel.cuh", "combine.cu")
 def combine_stack(x, mask, *, scale, minmax, extrema, sigma, method, weights, out=None):
     """(value, uncertainty, n) of a (N, ...) CuPy stack in one kernel launch.
 
-    Given `out` (see NumpyBackend.combine_stack), the kernel writes into it
-    where it is C-contiguous of the kernel's dtypes (x's, x's, int32), else the
+    Given `out` (C-contiguous: see NumpyBackend.combine_stack), the kernel
+    writes into it where it has the kernel's dtypes (x's, x's, int32), else the
     results are copied there; `out` is returned.
     """
     nframes, shape = x.shape[0], x.shape[1:]
@@ -32,8 +32,7 @@ def combine_stack(x, mask, *, scale, minmax, extrema, sigma, method, weights, ou
         weights_kind = 1 if weights.ndim == 1 else 2
         weights_arg = cupy.ascontiguousarray(weights, dtype=np.float64)
     dtypes = (x.dtype, x.dtype, np.dtype(np.int32))
-    direct = out is not None and all(o.flags.c_contiguous and o.dtype == t
-                                     for o, t in zip(out, dtypes))
+    direct = out is not None and all(o.dtype == t for o, t in zip(out, dtypes))
     results = tuple(o.reshape(npix) if direct else cupy.empty(npix, t)
                     for o, t in zip(out or dtypes, dtypes))
     if npix:
