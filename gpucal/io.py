@@ -340,14 +340,14 @@ _STREAMS = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma
 
 
 def _decompressed(path):
-    """An anonymous temporary file holding `path` decompressed, or None if `path` is not
-    compressed as a whole (plain or tile-compressed FITS are read in place).
+    """An anonymous temporary file holding `path` decompressed, open for reading, or None
+    if `path` is not compressed as a whole (plain or tile-compressed FITS are read in place).
 
     The copy is made once, a megabyte at a time, in the system's temporary directory
-    (:func:`tempfile.gettempdir`: ``$TMPDIR``, else ``/tmp``). It has no name there (on
-    Linux) and is freed when closed or when the process ends, however it ends.
+    (:func:`tempfile.gettempdir`: ``$TMPDIR``, else ``/tmp``). It has no name there (POSIX)
+    and is freed when the returned file is closed or the process ends, however it ends.
     """
-    with open(path, "rb") as f:
+    with _reading(path), open(path, "rb") as f:
         magic = f.read(6)
     opener = next((o for m, o in _STREAMS if magic.startswith(m)), None)
     if opener is None:
@@ -369,10 +369,11 @@ def _decompressed(path):
                                   f"{tempfile.gettempdir()} ({exc.strerror}); set TMPDIR to "
                                   "a directory with room for the uncompressed file") from None
         spool.flush()
-    except BaseException:
-        spool.close()
-        raise
-    return spool
+        copy = open(os.dup(spool.fileno()), "rb")  # astropy wants a read-only handle
+    finally:
+        spool.close()  # the copy lives on while `copy` is open
+    copy.seek(0)
+    return copy
 
 
 def _tile_rows(hdu):
@@ -422,23 +423,20 @@ class FitsStack:
 
     def __init__(self, paths, hdu=None, *, unit=None):
         self.paths = [os.fspath(p) for p in paths]
-        self._files, self._spools, self.images = [], [], []
+        self._files, self._copies, self.images = [], [], []
         try:
             for path in self.paths:
                 _check_file(path)
-                spool = _decompressed(path)
-                if spool is not None:
-                    self._spools.append(spool)
+                copy = _decompressed(path)
+                if copy is not None:
+                    self._copies.append(copy)
                 with _reading(path):
-                    # astropy wants a read-only handle; the spool is open for writing
-                    self._files.append(fits.open(
-                        path if spool is None else open(spool.fileno(), "rb", closefd=False),
-                        memmap=False))
+                    self._files.append(fits.open(path if copy is None else copy, memmap=False))
                     self.images.append(_locate(self._files[-1], hdu, path, unit))
         except BaseException:
             self.close()
             raise
-        self.decompressions = len(self._spools)
+        self.decompressions = len(self._copies)
         self.row_alignment = math.lcm(*(_tile_rows(h) for im in self.images
                                         for h in (im.hdu, im.mask_hdu) if h is not None))
 
@@ -467,9 +465,9 @@ class FitsStack:
 
     def close(self):
         """Close the files and free the temporary copies of compressed ones."""
-        for f in self._files + self._spools:
+        for f in self._files + self._copies:
             f.close()
-        self._files, self._spools = [], []
+        self._files, self._copies = [], []
 
     def __enter__(self):
         return self

@@ -251,7 +251,11 @@ def test_temporary_copies_are_freed_even_on_errors(tmp_path, monkeypatch):
     damaged = tmp_path / "damaged.fits.gz"
     damaged.write_bytes(paths[1].read_bytes()[:5000])
     with pytest.raises(FrameError, match="damaged.fits.gz: cannot read it as FITS"):
-        _many_bands([paths[0], damaged, paths[2]])
+        _many_bands([paths[0], damaged, paths[2]])  # while decompressing it
+    text = tmp_path / "text.fits.gz"
+    text.write_bytes(gzip.compress(b"not FITS\n" * 1000))
+    with pytest.raises(FrameError, match="text.fits.gz: cannot read it as FITS"):
+        _many_bands([paths[0], text])  # once decompressed
     (tmp_path / "other").mkdir()
     other = write_stack(tmp_path / "other", "gz", 1, (100, 64))
     with pytest.raises(FrameError, match="differs from the first frame's"):
