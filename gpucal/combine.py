@@ -421,6 +421,11 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
         A NumPy, CuPy or Dask (frames, y, x) array; a list of frames; or file names
         (a list, or one comma-separated string). Masks of Frames, CCDData and
         FITS MASK extensions reject values; NaN and inf are always rejected.
+        Files compressed whole (``.fits.gz``, bzip2, xz, zip) are decompressed
+        once, into anonymous temporary files in the system's temporary
+        directory (``TMPDIR``, which needs room for them uncompressed), freed
+        when combine returns or fails; tile-compressed files (``.fits.fz``) are
+        read in place, each tile decompressed once.
     method : {"average", "median", "sum"}
     weights : array_like, optional
         (N,) per frame or (N, ny, nx) per pixel, for "average" and "sum".
@@ -433,9 +438,13 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
         frame at a time, before the bands.
     mem_limit : int, float or str, optional
         Bytes (or e.g. ``"2GB"``) for the stack bands and their scratch; the
-        outputs come on top. Default: on the CPU min(16 GB, half of the free
-        memory); on the GPU 80% of the device's free memory, which also caps
-        any given limit.
+        outputs come on top (data, uncertainty, count of kept values and
+        mask: 14 bytes a pixel in float32), and a few MB for reading files
+        piece by piece. A `scale` statistic needs, before the bands, one
+        whole frame and the statistic's scratch (float32 frames: 17 bytes a
+        pixel for "mode", 9 for "median" and "mean"). Default: on the CPU
+        min(16 GB, half of the free memory); on the GPU 80% of the device's
+        free memory, which also caps any given limit.
     clip_extrema : bool, default False
         Reject the `nlow` lowest and `nhigh` highest values of each pixel
         (ranked before other rejections; NaN ranks highest).
@@ -470,7 +479,8 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
     client : distributed.Client, optional
         Combine on a Dask cluster: each row band is one task holding the whole
         stack for those rows (workers read their rows of FITS inputs themselves:
-        they must see the files). A 3-D Dask array is combined that way even
+        they must see the files, and each task decompresses its own copy of
+        files compressed whole). A 3-D Dask array is combined that way even
         without a client, on Dask's default scheduler. Bands are at most
         `mem_limit` (default 2 GB) and at least two per worker. The result is
         identical to the in-memory one and comes back to this process's memory.
