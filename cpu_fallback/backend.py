@@ -101,14 +101,16 @@ class NumpyBackend:
         shape = next(f.shape for f in a if f is not None)
         return self.xp.stack([self.xp.zeros(shape, bool) if f is None else f for f in a])
 
-    def _map_pixels(self, func, stacks, **kwargs):
+    def _map_pixels(self, func, stacks, out=None, **kwargs):
         """Run ``func(xp, *chunks, **kwargs)`` over pixel chunks of stacks.
 
         A stack is a (N, ...) array or a list of N frames (see :meth:`stacked`);
         a list is gathered chunk by chunk in the worker threads, never as a
         whole. Each chunk reaches `func` as (frames, pixels); None stays None.
         `func` returns a tuple of (pixels,) or (frames, pixels) arrays, which
-        come back shaped (...) or (N, ...).
+        come back shaped (...) or (N, ...); or, given `out` (one C-contiguous
+        array of that shape per result, any dtype), each chunk's results are
+        cast into `out` as they come, and `out` is returned.
         """
         xp = self.xp
         first = stacks[0]
@@ -125,6 +127,9 @@ class NumpyBackend:
         flats = [flat(a) for a in stacks]
         step = max(1, self.chunk_values // max(n, 1))
         spans = [(i, min(i + step, npix)) for i in range(0, npix, step)] or [(0, 0)]
+        if out is not None:
+            self._check_out(out)
+            targets = [o.reshape(o.shape[:o.ndim - len(shape)] + (npix,)) for o in out]
 
         def chunk(a, i, j):
             if isinstance(a, list):
@@ -132,14 +137,27 @@ class NumpyBackend:
             return None if a is None else a[:, i:j]
 
         def run(span):
-            return func(xp, *(chunk(a, *span) for a in flats), **kwargs)
+            results = func(xp, *(chunk(a, *span) for a in flats), **kwargs)
+            if out is None:
+                return results
+            for target, part in zip(targets, results):
+                target[..., span[0]:span[1]] = part
+            return ()
 
         parts = run_all(run, spans, self.threads)
+        if out is not None:
+            return tuple(out)
         outputs = []
         for k, first_part in enumerate(parts[0]):
             whole = xp.concatenate([p[k] for p in parts], axis=-1) if len(parts) > 1 else first_part
             outputs.append(whole.reshape(whole.shape[:-1] + shape))
         return tuple(outputs)
+
+    @staticmethod
+    def _check_out(out):
+        """Arrays that results are written into are C-contiguous: flat views of them exist."""
+        if not all(o.flags.c_contiguous for o in out):
+            raise ValueError("out: the arrays must be C-contiguous")
 
     @staticmethod
     def _split_weights(weights):
@@ -182,20 +200,23 @@ class NumpyBackend:
         return 0
 
     def combine_stack(self, x, mask=None, *, scale=None, minmax=None, extrema=None,
-                      sigma=None, method="average", weights=None):
+                      sigma=None, method="average", weights=None, out=None):
         """Reject and combine a stack in one pass: (value, uncertainty, n).
 
         `x` and `mask` are (N, ...) arrays or lists of N frames (a mask list
         may hold None). The fused form of the steps in
         cpu_fallback.stack.combine; the GPU backend runs it as one kernel (one
-        thread per pixel).
+        thread per pixel). `out`: three C-contiguous arrays of the pixels'
+        shape (...) that receive value, uncertainty and n in their own dtypes,
+        and are returned; without it they are new arrays (here float64,
+        float64 and int64).
         """
         w_pix, w_frame = self._split_weights(weights)
         return self._map_pixels(
             lambda xp, c, m, w: stack.combine(xp, c, m, scale=scale, minmax=minmax,
                                               extrema=extrema, sigma=sigma, method=method,
                                               weights=w if w is not None else w_frame),
-            [x, mask, w_pix])
+            [x, mask, w_pix], out=out)
 
     # -- image primitives: 2-D (lines, columns) arrays -------------------------------------
 

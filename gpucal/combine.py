@@ -64,7 +64,7 @@ class _ArraySource:
     def __init__(self, array):
         self.mask = None
         if isinstance(array, np.ma.MaskedArray):
-            array, self.mask = array.data, np.ma.getmaskarray(array)
+            array, self.mask = array.data, _mask_of(array)
         _check_stack(array)
         self.array, self.backend = array, get_backend(array)
         self.n, self.shape = array.shape[0], tuple(array.shape[1:])
@@ -105,25 +105,39 @@ def _is_dask_array(x):
     return hasattr(x, "__dask_graph__") and hasattr(x, "chunks")
 
 
+def _mask_of(masked):
+    """The mask of a NumPy MaskedArray, or None where nothing is masked (no array made)."""
+    mask = np.ma.getmask(masked)
+    return None if mask is np.ma.nomask else mask
+
+
+def _rejected(mask, backend):
+    """A mask (bool, or flag bits: non-zero rejects) as bool on `backend`; a view if it is
+    bool there already, so a band of it costs one byte a value at most."""
+    mask = move(mask, backend)
+    return mask if mask.dtype == bool else mask != 0
+
+
 class _MemorySource:
     """2-D arrays, Frames or CCDData: bands are lists of row views, one per frame.
 
     Arrays and Frames stay on their device; CCDData (host containers) go to
-    `device`, unless arrays already fixed the backend.
+    `device`, unless arrays already fixed the backend. Masks are kept as given
+    (a Frame's flag bits) and made boolean band by band.
     """
 
     def __init__(self, items, device):
         resident, self.items = [], []
         for i, item in enumerate(items):
             if isinstance(item, Frame):
-                data, mask, unit = item.data, item.bool_mask, item.unit
+                data, mask, unit = item.data, item.mask, item.unit
                 resident += [data]
             elif isinstance(item, np.ma.MaskedArray):
-                data, mask, unit = item.data, np.ma.getmaskarray(item), None
+                data, mask, unit = item.data, _mask_of(item), None
                 resident += [data]
             elif is_ccddata(item):
                 data = np.asarray(item.data)
-                mask = None if item.mask is None else np.asarray(item.mask) != 0
+                mask = None if item.mask is None else np.asarray(item.mask)
                 unit = item.unit
             elif hasattr(item, "shape") or isinstance(item, (list, tuple)):
                 data = item if hasattr(item, "shape") else np.asarray(item)
@@ -149,21 +163,22 @@ class _MemorySource:
         # lists of row views: the backend gathers them chunk by chunk, no band copy
         data = [move(d[start:stop], self.backend).astype(dtype, copy=False)
                 for d, _, _ in self.items]
-        mask = [None if m is None else move(m[start:stop], self.backend)
+        mask = [None if m is None else _rejected(m[start:stop], self.backend)
                 for _, m, _ in self.items] if self.has_mask else None
         return data, mask
 
     def frame(self, i, dtype):
         d, m, _ = self.items[i]
         return (move(d, self.backend).astype(dtype, copy=False),
-                None if m is None else move(m, self.backend))
+                None if m is None else _rejected(m, self.backend))
 
     def close(self):
         pass
 
 
 class _FileSource:
-    """FITS files, read band by band: every pixel of every file is read once."""
+    """FITS files, read band by band: every pixel of every file is read once, straight
+    into the band (see io.FitsStack: compressed files are decompressed once)."""
 
     def __init__(self, paths, device, hdu, unit, progress):
         self.files = io.FitsStack(paths, hdu, unit=unit)
@@ -172,6 +187,7 @@ class _FileSource:
         self.shape = tuple(self.files.images[0].hdu.shape)
         self.header = self.files.images[0].header.copy()
         self.has_mask = any(im.mask_hdu is not None for im in self.files.images)
+        self.row_alignment = self.files.row_alignment
         self.progress = progress
         try:
             _check_same(self, self.files.paths, [tuple(im.hdu.shape) for im in self.files.images],
@@ -184,18 +200,18 @@ class _FileSource:
         data = np.empty((self.n, stop - start) + self.shape[1:], dtype)
         mask = np.zeros(data.shape, bool) if self.has_mask else None
         for i in range(self.n):
-            data[i] = self.files.rows(i, start, stop)
-            m = self.files.mask_rows(i, start, stop)
-            if m is not None:
-                mask[i] = m
+            self.files.rows(i, start, stop, data[i])
+            if mask is not None:
+                self.files.mask_rows(i, start, stop, mask[i])
             self.progress.step()
         return (self.backend.asarray(data),
                 None if mask is None else self.backend.asarray(mask))
 
     def frame(self, i, dtype):
-        m = self.files.mask_rows(i, 0, self.shape[0])
-        return (self.backend.asarray(self.files.rows(i, 0, self.shape[0]), dtype),
-                None if m is None else self.backend.asarray(m))
+        ny = self.shape[0]  # an empty mask buffer costs nothing when the file has no MASK
+        mask = self.files.mask_rows(i, 0, ny, np.empty(self.shape, bool))
+        return (self.backend.asarray(self.files.rows(i, 0, ny, np.empty(self.shape, dtype))),
+                None if mask is None else self.backend.asarray(mask))
 
     def close(self):
         self.files.close()
@@ -285,6 +301,9 @@ def _band_rows(source, dtype, pixel_weights, backend, budget):
     Per value a band holds the data, the mask, per-pixel weights, and the
     backend's scratch, which the CPU caps at one chunk per thread; the
     backend may prefer smaller bands than the budget allows (``band_bytes``).
+    Its results go straight into the outputs (nothing per band). Bands of
+    tile-compressed files are whole tiles high where the budget allows it
+    (``row_alignment``), so that no tile is decompressed twice.
     """
     ny, nx = source.shape
     stored = dtype.itemsize + source.has_mask + 8 * pixel_weights
@@ -301,6 +320,9 @@ def _band_rows(source, dtype, pixel_weights, backend, budget):
                          f"{need}: raise mem_limit")
     if backend.band_bytes:
         rows = min(rows, max(1, backend.band_bytes // (row_values * stored)))
+    align = getattr(source, "row_alignment", 1)
+    if rows >= align:
+        rows -= rows % align
     return int(min(rows, ny))
 
 
@@ -341,7 +363,8 @@ def _weights(weights, source, backend):
         return None
     w = move(weights, backend) if hasattr(weights, "shape") else backend.asarray(weights)
     refuse_complex(w.dtype, "weights")
-    w = w.astype(np.float64)
+    if w.dtype.kind != "f":  # floating weights are taken to float64 chunk by chunk, not copied
+        w = w.astype(np.float64)
     if w.shape not in ((source.n,), (source.n,) + tuple(source.shape)):
         raise ValueError(f"weights: expected shape ({source.n},) or "
                          f"{(source.n,) + tuple(source.shape)}; got {w.shape}")
@@ -367,6 +390,12 @@ def _sigma(low_thresh, high_thresh, func, dev_func, maxiters):
     return dict(sigma_lower=float(low_thresh or 3.0), sigma_upper=float(high_thresh or 3.0),
                 maxiters=int(maxiters) if maxiters else None,
                 cenfunc=stat_name(func, "cenfunc"), stdfunc=stat_name(dev_func, "stdfunc"))
+
+
+def _outputs(backend, shape, dtype):
+    """Empty (value, uncertainty, nkept) arrays of `shape`: `dtype`, `dtype` and int32."""
+    xp = backend.xp
+    return xp.empty(shape, dtype), xp.empty(shape, dtype), xp.empty(shape, np.int32)
 
 
 def _result(value, uncertainty, nkept, source, backend, dtype, history):
@@ -402,6 +431,11 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
         A NumPy, CuPy or Dask (frames, y, x) array; a list of frames; or file names
         (a list, or one comma-separated string). Masks of Frames, CCDData and
         FITS MASK extensions reject values; NaN and inf are always rejected.
+        Files compressed whole (``.fits.gz``, bzip2, xz, zip) are decompressed
+        once, into anonymous temporary files in the system's temporary
+        directory (``TMPDIR``, which needs room for them uncompressed), freed
+        when combine returns or fails; tile-compressed files (``.fits.fz``) are
+        read in place, each tile decompressed once.
     method : {"average", "median", "sum"}
     weights : array_like, optional
         (N,) per frame or (N, ny, nx) per pixel, for "average" and "sum". A
@@ -416,9 +450,13 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
         frame at a time, before the bands.
     mem_limit : int, float or str, optional
         Bytes (or e.g. ``"2GB"``) for the stack bands and their scratch; the
-        outputs come on top. Default: on the CPU min(16 GB, half of the free
-        memory); on the GPU 80% of the device's free memory, which also caps
-        any given limit.
+        outputs come on top (data, uncertainty, count of kept values and
+        mask: 14 bytes a pixel in float32), and a few MB for reading files
+        piece by piece. A `scale` statistic needs, before the bands, one
+        whole frame and the statistic's scratch (float32 frames: 17 bytes a
+        pixel for "mode", 9 for "median" and "mean"). Default: on the CPU
+        min(16 GB, half of the free memory); on the GPU 80% of the device's
+        free memory, which also caps any given limit.
     clip_extrema : bool, default False
         Reject the `nlow` lowest and `nhigh` highest values of each pixel
         (ranked before other rejections; NaN ranks highest).
@@ -453,7 +491,8 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
     client : distributed.Client, optional
         Combine on a Dask cluster: each row band is one task holding the whole
         stack for those rows (workers read their rows of FITS inputs themselves:
-        they must see the files). A 3-D Dask array is combined that way even
+        they must see the files, and each task decompresses its own copy of
+        files compressed whole). A 3-D Dask array is combined that way even
         without a client, on Dask's default scheduler. Bands are at most
         `mem_limit` (default 2 GB) and at least two per worker. The result is
         identical to the in-memory one and comes back to this process's memory.
@@ -509,29 +548,27 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
         factors = _scale_factors(scale, source, dtype)
         w = _weights(weights, source, backend)
         pixel_weights = w is not None and w.ndim > 1
-        xp = backend.xp  # the outputs are allocated once, in their final dtype
-        value = xp.empty(source.shape, dtype)
-        uncertainty = xp.empty(source.shape, dtype)
-        nkept = xp.empty(source.shape, np.int32)
+        # the outputs, allocated once in their final dtype; bands write their rows in place
+        value, uncertainty, nkept = outputs = _outputs(backend, source.shape, dtype)
         work = dict(dtype=dtype, factors=factors, method=method, rejection=rejection)
         if client is not None or isinstance(source, _DaskSource):
             from .dask_combine import combine_bands
 
-            bands = combine_bands(source, client, w, pixel_weights, mem_limit, device=device,
-                                  hdu=hdu, unit=unit, **work)
+            for start, band in combine_bands(source, client, w, pixel_weights, mem_limit,
+                                             device=device, hdu=hdu, unit=unit, **work):
+                for whole, part in zip(outputs, band):
+                    whole[start:start + part.shape[0]] = part
         else:
             reserve = backend.combine_reserve(source.n, dtype)
             rows = _band_rows(source, dtype, pixel_weights, backend,
                               _budget(backend, mem_limit, reserve))
             if progress is not None and isinstance(source, _FileSource):
                 progress.start(source.n * math.ceil(source.shape[0] / rows))
-            bands = ((start, combine_band(source, start, min(start + rows, source.shape[0]),
-                                          w[:, start:start + rows] if pixel_weights else w,
-                                          **work))
-                     for start in range(0, source.shape[0], rows))
-        for start, (v, u, n) in bands:
-            stop = start + v.shape[0]
-            value[start:stop], uncertainty[start:stop], nkept[start:stop] = v, u, n
+            for start in range(0, source.shape[0], rows):
+                band = slice(start, min(start + rows, source.shape[0]))
+                combine_band(source, band.start, band.stop,
+                             w[:, band] if pixel_weights else w,
+                             out=tuple(whole[band] for whole in outputs), **work)
     finally:
         source.close()
     history = dict(method=method, nframes=source.n,
@@ -543,14 +580,20 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
     return result
 
 
-def combine_band(source, start, stop, weights, *, dtype, factors, method, rejection):
+def combine_band(source, start, stop, weights, *, dtype, factors, method, rejection,
+                 out=None):
     """(value, uncertainty, nkept) of rows start:stop of a stack source, on its backend.
 
-    `weights` are per frame (N,), or per pixel already cut to the band.
+    `weights` are per frame (N,), or per pixel already cut to the band. The
+    results are written into `out`, C-contiguous arrays of the band's shape
+    (``combine`` passes the rows of its outputs, so a band's results take no
+    memory of their own), or into new ones of `dtype`, `dtype` and int32.
     """
+    if out is None:
+        out = _outputs(source.backend, (stop - start,) + tuple(source.shape[1:]), dtype)
     data, mask = source.band(start, stop, dtype)
     return source.backend.combine_stack(data, mask, scale=factors, method=method,
-                                        weights=weights, **rejection)
+                                        weights=weights, out=out, **rejection)
 
 
 def _history_of(rejection):

@@ -12,12 +12,18 @@ Every failure names the file and the problem (:class:`~gpucal.FrameError`,
 or ``FileNotFoundError``/``FileExistsError``).
 """
 
+import bz2
 import contextlib
+import gzip
 import hashlib
+import lzma
+import math
 import os
 import re
+import tempfile
 import uuid
 import warnings
+import zipfile
 from typing import NamedTuple
 
 import numpy as np
@@ -171,7 +177,8 @@ def _check_claim(hdul, h, path, what="the header"):
                              f"available; the claims of {kind} cannot be checked against "
                              "the file's size: damaged, or too large to read on this machine")
         return
-    size = os.path.getsize(path)
+    size = getattr(info["file"], "size", None)  # what is open: maybe a decompressed copy
+    size = os.path.getsize(path) if size is None else size
     if info["datLoc"] + claimed > size:
         after = "" if claimed > size else f", {_size(max(0, size - info['datLoc']))} after it"
         raise FrameError(f"{path}: {pixels} but the file holds only {_size(size)}{after}: "
@@ -214,7 +221,11 @@ def _locate(hdul, hdu, path, unit):
 
 
 def _pixels(image, rows=slice(None)):
-    """Rows of the image as astropy scales them, with BLANK pixels as NaN."""
+    """Rows of the image as astropy scales them, with BLANK pixels as NaN.
+
+    Reads only those rows (only their tiles of a tile-compressed image); the
+    result is new memory of astropy's dtype (big-endian for unscaled data).
+    """
     data = image.hdu.section[rows, :]
     if image.blank is not None and data.dtype.kind in "iu":
         out = data.astype(np.float64)
@@ -371,12 +382,96 @@ def read_fits(path, hdu=None, *, unit=None, dtype=np.float32):
     return FitsImage(data, mask, uncertainty, image.header, image.unit)
 
 
+#: Values that FitsStack reads from a file at a time: astropy's temporaries for them (raw
+#: bytes, scaled values, BLANK as NaN: at most 20 bytes a value) stay near 10 MB however
+#: large the band, which goes straight into the caller's buffer.
+_PIECE_VALUES = 1 << 19
+#: Bytes copied at a time when a compressed file is decompressed into its temporary copy.
+_SPOOL_CHUNK = 1 << 20
+
+
+@contextlib.contextmanager
+def _zip_member(path):
+    """The one file in a zip archive, as a stream (astropy reads zips of one file)."""
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        if len(names) != 1:
+            raise FrameError(f"{path}: a zip archive of {len(names)} files; gpucal reads "
+                             "zip archives that hold one FITS file")
+        with archive.open(names[0]) as member:
+            yield member
+
+
+# Whole-file compressions, by their first bytes. astropy reads them as one stream, so
+# reaching a row decompresses the file from its start: once per band, if left to it.
+# (LZW ``.Z`` files, which astropy reads with the optional uncompresspy, are left to it.)
+_STREAMS = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open),
+            (b"PK\x03\x04", _zip_member))
+
+
+def _decompressed(path):
+    """An anonymous temporary file holding `path` decompressed, open for reading, or None
+    if `path` is not compressed as a whole (plain or tile-compressed FITS are read in place).
+
+    The copy is made once, a megabyte at a time, in the system's temporary directory
+    (:func:`tempfile.gettempdir`: ``$TMPDIR``, else ``/tmp``). It has no name there (POSIX)
+    and is freed when the returned file is closed or the process ends, however it ends.
+    """
+    with _reading(path), open(path, "rb") as f:
+        magic = f.read(6)
+    opener = next((o for m, o in _STREAMS if magic.startswith(m)), None)
+    if opener is None:
+        return None
+    spool = tempfile.TemporaryFile(prefix="gpucal-", suffix=".fits")
+    try:
+        with contextlib.ExitStack() as opened:
+            with _reading(path):  # a damaged input says so; a full disk says that
+                stream = opened.enter_context(opener(path))
+            while True:
+                with _reading(path):
+                    chunk = stream.read(_SPOOL_CHUNK)
+                if not chunk:
+                    break
+                try:
+                    spool.write(chunk)
+                except OSError as exc:
+                    raise OSError(exc.errno, f"cannot decompress {path} into "
+                                  f"{tempfile.gettempdir()} ({exc.strerror}); set TMPDIR to "
+                                  "a directory with room for the uncompressed file") from None
+        spool.flush()
+        copy = open(os.dup(spool.fileno()), "rb")  # astropy wants a read-only handle
+    finally:
+        spool.close()  # the copy lives on while `copy` is open
+    copy.seek(0)
+    return copy
+
+
+def _tile_rows(hdu):
+    """Rows of one tile of a tile-compressed image (1 for other images)."""
+    return int(hdu.tile_shape[0]) if isinstance(hdu, fits.CompImageHDU) else 1
+
+
+def _pieces(hdu, start, stop):
+    """Row spans covering ``start:stop`` of `hdu`, each of at most about _PIECE_VALUES
+    values and made of whole tiles (spans start at multiples of the tile height)."""
+    tile = _tile_rows(hdu)
+    step = max(1, _PIECE_VALUES // (tile * hdu.shape[1])) * tile
+    bounds = [start, *range((start // step + 1) * step, stop, step), stop]
+    return zip(bounds[:-1], bounds[1:])
+
+
 class FitsStack:
     """Same-size images in FITS files, read in row bands; each file is opened once.
 
     ``combine`` reads a stack larger than its memory budget band by band, so
     every pixel of every file is read once (ccdproc re-reads whole files for
-    every tile). Use as a context manager, or call :meth:`close`.
+    every tile), straight into the caller's buffers, a few MB at a time.
+    Files compressed as a whole (gzip, bzip2, xz, zip of one file) are
+    decompressed once, when opened, into anonymous temporary files (see
+    :attr:`decompressions`), since astropy would decompress them from the start
+    for every band; tile-compressed images (``.fits.fz``) are read in place,
+    each tile decompressed once when bands start at multiples of
+    :attr:`row_alignment`. Use as a context manager, or call :meth:`close`.
 
     Parameters
     ----------
@@ -386,6 +481,15 @@ class FitsStack:
     unit : str or astropy.units.Unit, optional
         Overrides every file's BUNIT.
 
+    Attributes
+    ----------
+    decompressions : int
+        How many files were decompressed into temporary files.
+    row_alignment : int
+        Bands that start at multiples of it decompress every tile of every
+        tile-compressed image (and MASK) once: the least common multiple of the
+        tile heights (1 without tile compression).
+
     Raises
     ------
     FileNotFoundError, FrameError
@@ -394,34 +498,51 @@ class FitsStack:
 
     def __init__(self, paths, hdu=None, *, unit=None):
         self.paths = [os.fspath(p) for p in paths]
-        self._files, self.images = [], []
+        self._files, self._copies, self.images = [], [], []
         try:
             for path in self.paths:
                 _check_file(path)
+                copy = _decompressed(path)
+                if copy is not None:
+                    self._copies.append(copy)
                 with _reading(path):
-                    self._files.append(fits.open(path, memmap=False))
+                    self._files.append(fits.open(path if copy is None else copy, memmap=False))
                     self.images.append(_locate(self._files[-1], hdu, path, unit))
         except BaseException:
             self.close()
             raise
+        self.decompressions = len(self._copies)
+        self.row_alignment = math.lcm(*(_tile_rows(h) for im in self.images
+                                        for h in (im.hdu, im.mask_hdu) if h is not None))
 
-    def rows(self, i, start, stop):
-        """Rows ``start:stop`` of image `i` (host array, native float or integer dtype)."""
+    def rows(self, i, start, stop, out):
+        """Read rows ``start:stop`` of image `i` into `out` and return it.
+
+        `out` is a (stop - start, nx) array of a floating dtype; values are
+        converted to it (native byte order) as :func:`read_fits` converts them.
+        """
+        image = self.images[i]
         with _reading(self.paths[i]):
-            return _pixels(self.images[i], slice(start, stop))
+            for a, b in _pieces(image.hdu, start, stop):
+                out[a - start:b - start] = _pixels(image, slice(a, b))
+        return out
 
-    def mask_rows(self, i, start, stop):
-        """Rows of image `i`'s MASK extension as booleans, or None if it has none."""
+    def mask_rows(self, i, start, stop, out):
+        """Read rows of image `i`'s MASK extension into the bool array `out` (True where
+        non-zero) and return it; None, with `out` untouched, if the image has no MASK."""
         ext = self.images[i].mask_hdu
         if ext is None:
             return None
         with _reading(self.paths[i]):
-            return ext.section[start:stop, :] != 0
+            for a, b in _pieces(ext, start, stop):
+                out[a - start:b - start] = ext.section[a:b, :] != 0
+        return out
 
     def close(self):
-        for f in self._files:
+        """Close the files and free the temporary copies of compressed ones."""
+        for f in self._files + self._copies:
             f.close()
-        self._files = []
+        self._files, self._copies = [], []
 
     def __enter__(self):
         return self

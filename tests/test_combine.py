@@ -483,8 +483,8 @@ def test_files_are_read_once_in_bands(tmp_path, monkeypatch):
     paths = _write_frames(tmp_path, data.astype(np.float32), masks)
     reads = []
     original = gio.FitsStack.rows
-    monkeypatch.setattr(gio.FitsStack, "rows",
-                        lambda self, i, a, b: reads.append((i, a, b)) or original(self, i, a, b))
+    monkeypatch.setattr(gio.FitsStack, "rows", lambda self, i, a, b, out:
+                        reads.append((i, a, b)) or original(self, i, a, b, out))
     # the CPU's band sizes (the GPU budgets its own scratch per value)
     tiled = combine(paths, "median", mem_limit=6 * 30 * 80 * 5, device="cpu")  # ~5 rows a band
     per_file = {i: sorted((a, b) for j, a, b in reads if j == i) for i in range(6)}

@@ -49,13 +49,15 @@ class CupyBackend(NumpyBackend):
         return 0 if nframes > MAX_FRAMES else _combine.launch_reserve(nframes, dtype)
 
     def combine_stack(self, x, mask=None, *, scale=None, minmax=None, extrema=None,
-                      sigma=None, method="average", weights=None):
+                      sigma=None, method="average", weights=None, out=None):
         if len(x) > MAX_FRAMES:  # too deep for per-thread storage: the generic path
             return super().combine_stack(x, mask, scale=scale, minmax=minmax, extrema=extrema,
-                                         sigma=sigma, method=method, weights=weights)
+                                         sigma=sigma, method=method, weights=weights, out=out)
+        if out is not None:
+            self._check_out(out)
         return _combine.combine_stack(self.stacked(x), self.stacked(mask), scale=scale,
                                       minmax=minmax, extrema=extrema, sigma=sigma,
-                                      method=method, weights=weights)
+                                      method=method, weights=weights, out=out)
 
     def calibrate(self, data, sigma, plan, dtype):
         return _calibrate.calibrate(data, sigma, plan, dtype)

@@ -11,8 +11,13 @@ from .kernels import BLOCK, CTYPES, blocks, function
 _FILES = ("combine_pixel.cuh", "combine.cu")
 
 
-def combine_stack(x, mask, *, scale, minmax, extrema, sigma, method, weights):
-    """(value, uncertainty, n) of a (N, ...) CuPy stack in one kernel launch."""
+def combine_stack(x, mask, *, scale, minmax, extrema, sigma, method, weights, out=None):
+    """(value, uncertainty, n) of a (N, ...) CuPy stack in one kernel launch.
+
+    Given `out` (C-contiguous: see NumpyBackend.combine_stack), the kernel
+    writes into it where it has the kernel's dtypes (x's, x's, int32), else the
+    results are copied there; `out` is returned.
+    """
     nframes, shape = x.shape[0], x.shape[1:]
     npix = math.prod(shape)
     if x.dtype not in CTYPES:
@@ -26,17 +31,23 @@ def combine_stack(x, mask, *, scale, minmax, extrema, sigma, method, weights):
     else:
         weights_kind = 1 if weights.ndim == 1 else 2
         weights_arg = cupy.ascontiguousarray(weights, dtype=np.float64)
-    value = cupy.empty(npix, x.dtype)
-    uncertainty = cupy.empty(npix, x.dtype)
-    nkept = cupy.empty(npix, np.int32)
+    dtypes = (x.dtype, x.dtype, np.dtype(np.int32))
+    direct = out is not None and all(o.dtype == t for o, t in zip(out, dtypes))
+    results = tuple(o.reshape(npix) if direct else cupy.empty(npix, t)
+                    for o, t in zip(out or dtypes, dtypes))
     if npix:
         args = (x, mask_arg, scale_arg, weights_arg, np.int64(npix), np.int32(mask is not None),
                 np.int32(scale is not None))
         scalars = kernel_scalars(method, minmax, extrema, sigma, weights_kind)
         typed = tuple(np.float64(a) if isinstance(a, float) else np.int32(a) for a in scalars)
         kernel = _kernel(nframes, x.dtype)
-        kernel(blocks(npix), (BLOCK,), args + typed + (value, uncertainty, nkept))
-    return value.reshape(shape), uncertainty.reshape(shape), nkept.reshape(shape)
+        kernel(blocks(npix), (BLOCK,), args + typed + results)
+    if out is None:
+        return tuple(r.reshape(shape) for r in results)
+    if not direct:
+        for o, r in zip(out, results):
+            o[...] = r.reshape(shape)
+    return tuple(out)
 
 
 def _kernel(nframes, dtype):
