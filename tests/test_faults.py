@@ -238,3 +238,15 @@ def test_an_unwritable_output_directory_is_one_line(night, tmp_path, monkeypatch
     err = capsys.readouterr().err.strip()
     assert err == f"gpucal reduce: error: Permission denied: {tmp_path / 'out'}; check the " \
                   "permissions"
+
+
+def test_dot_dot_in_the_raw_directory_and_an_unreadable_file_do_not_refuse_the_run(tmp_path):
+    sim, sums = _night(tmp_path / "raw")
+    (tmp_path / "raw" / "2026-11-20" / "junk.fits").write_bytes(b"SIMPLE  =   T" * 3)
+    (tmp_path / "raw" / "2026-11-20" / "gone.fits").symlink_to(tmp_path / "nowhere.fits")
+    (tmp_path / "elsewhere").mkdir()
+    summary = gpucal.reduce(tmp_path / "elsewhere" / ".." / "raw", tmp_path / "out",
+                            device="cpu")
+    assert summary.failed == [] and summary.products == N_PRODUCTS
+    assert [os.path.basename(r.inputs[0]) for r in summary.skipped] == ["junk.fits"]
+    assert {p: sha256(p) for p in sim.paths} == sums
