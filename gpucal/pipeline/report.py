@@ -60,7 +60,7 @@ SCIENCE_KEYS = ("FILTER", "exptime", "QUANT500", "ROBUSTSTD", "NCOSMIC", "NMASKE
                 "GAINSRC", "RDNOISE", "RDNSRC", "DELTA_MJD_BIAS", "DELTA_MJD_DARK",
                 "DELTA_MJD_FLAT")
 PRODUCT_KEYS = ("QUANT500", "ROBUSTSTD", "NMASKED")
-PICTURE = 400  # pixels, at most, along a side of a master's or mask's picture (downsampled)
+PICTURE = 256  # pixels, at most, along a side of a master's or mask's picture (downsampled)
 THUMBNAIL = 256  # pixels, at most, along a side of a science thumbnail
 _MJD0 = datetime(1858, 11, 17, tzinfo=timezone.utc)
 PICTURE_VERSION = 1  # drawn differently: pictures with an older stamp are drawn again
@@ -328,10 +328,13 @@ def _science(night):
 
 def _sweep_pictures(out_dir, night, shown):
     """Remove the night's pictures of products no longer recorded (only PNGs, only ours)."""
-    folder = out_dir / _pictures_dir(night)
-    if not folder.is_dir() or not inside(out_dir, _pictures_dir(night)).is_dir():
+    try:
+        folder = inside(out_dir, _pictures_dir(night))
+    except ValueError:  # a link out of OUT_DIR: nothing was drawn there, nothing is removed
         return
-    for path in folder.rglob("*.png"):
+    if not folder.is_dir():
+        return
+    for path in (out_dir / _pictures_dir(night)).rglob("*.png"):
         if path.relative_to(out_dir).as_posix() not in shown:
             path.unlink()
 
@@ -385,7 +388,7 @@ def picture(data, bits, lo=0.0, hi=1.0, size=None):
     >>> bits[3, 7] = MaskFlag.COSMIC_RAY
     >>> index = picture(data, bits, -1.0, 1.0, size=5)
     >>> index.shape, _PALETTE[index[1, 3]].tolist(), _PALETTE[index[0, 0]].tolist()
-    ((5, 5), [0, 213, 255], [124, 124, 124])
+    ((5, 5), [0, 213, 255], [128, 128, 128])
     """
     overlay = _OVERLAY[bits]
     if data is not None:
@@ -490,8 +493,7 @@ class _Painter:
     def __init__(self, out_dir, threads=None):
         self.out_dir = out_dir
         self.threads = threads or min(4, len(os.sched_getaffinity(0)))
-        self.available = all(importlib.util.find_spec(name) is not None
-                             for name in ("matplotlib", "PIL"))
+        self.available = all(map(_importable, ("matplotlib", "PIL")))
 
     def run(self, jobs, step=None):
         """Draw `jobs`' pictures: {path: _Shown, or why it is missing}."""
@@ -591,27 +593,26 @@ class _Painter:
                 points = [(x_of(r), r.get(key)) for r in recs if _number(r.get(key))]
                 sources = "; ".join(sorted({str(r.get(source)) for r in recs})) if source \
                     else ""
-                legend = f"{name}: {sources}" if source else name
+                legend = _text(f"{name}: {sources}" if source else name)
                 if points:
                     ax.plot(*zip(*points), "o-", color=colour[name], ms=4, lw=1, label=legend)
                 elif source:
-                    ax.plot([], [], "o", color=colour[name], label=f"{name}: none")
+                    ax.plot([], [], "o", color=colour[name], label=_text(f"{name}: none"))
             ax.set_title(label, fontsize=8)
             if key in ("QUANT500", "GAIN", "RDNOISE"):  # the filters; and the sources
                 ax.legend(fontsize=6, loc="best")
         ax = axes[5]
-        for name, recs in by_filter.items():
-            for kind, marker in zip(CALIBRATIONS, "os^"):
-                key = f"DELTA_MJD_{kind.upper()}"
+        for kind, marker in zip(CALIBRATIONS, "os^"):  # colour: the filter; marker: the kind
+            key = f"DELTA_MJD_{kind.upper()}"
+            for name, recs in by_filter.items():
                 points = [(x_of(r), 24 * r.flags[key]) for r in recs
                           if _number(r.flags.get(key))]
                 if points:
-                    ax.plot(*zip(*points), marker, color=colour[name], ms=4, ls="none",
-                            label=f"{name} {kind}")
+                    ax.plot(*zip(*points), marker, color=colour[name], ms=4, ls="none")
+            ax.plot([], [], marker, color="0.3", ms=4, ls="none", label=kind)
         ax.axhline(0, color="0.6", lw=0.5)
         ax.set_title("Δt to each calibration, h (master − frame)", fontsize=8)
-        if len(ax.lines) > 1:
-            ax.legend(fontsize=6, ncols=len(by_filter), loc="best")
+        ax.legend(fontsize=6, ncols=3, loc="best")
         for ax in axes:
             ax.tick_params(labelsize=7)
             if dated:
@@ -621,6 +622,19 @@ class _Painter:
         with atomic_file(place) as f:
             fig.savefig(f, format="png", metadata={_META: _Shown(0, 0).meta(stamp)})
         return [_Shown(*fig.canvas.get_width_height())]
+
+
+def _importable(name):
+    """Whether `name` can be imported (found without importing it: matplotlib is slow)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a None in sys.modules: made unimportable
+        return False
+
+
+def _text(value):
+    """A label for matplotlib: plain text, whatever a header holds ($ would start math)."""
+    return str(value).replace("$", r"\$")
 
 
 def _number(value):
@@ -700,7 +714,7 @@ def _list_block(context, night, kind=None, keys=(), sort=None):
 
 
 _CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.2em 1.6em;color:#1d1d1f;
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1em;color:#1d1d1f;
  max-width:1500px;font-size:14px;line-height:1.4}
 h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin:1.4em 0 .4em;border-bottom:1px solid
  #ccc}h3{font-size:1em;margin:.8em 0 .3em}
@@ -712,16 +726,17 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
  padding:6px;background:#fff}.card img{display:block;max-width:100%;height:auto}
 .card .cap{font-size:.85em;margin-top:4px;overflow-wrap:anywhere}.wide img{max-width:100%;
  height:auto}
-.thumbs .card{width:260px}.pictures .card{width:430px}
-.pic{display:flex;align-items:stretch;gap:6px}.pic img{width:340px;image-rendering:pixelated;
- border:1px solid #aaa}
-.bar{position:relative;flex:none;width:70px;font-size:11px;margin:6px 0 22px}
+.thumbs .card{width:256px}.pictures .card{width:318px}
+.thumbs img,.pic img{width:256px;image-rendering:pixelated}  /* never fewer pixels than drawn */
+.pic{display:flex;align-items:stretch;gap:6px}.pic img{border:1px solid #aaa}
+.bar{position:relative;flex:none;width:56px;font-size:11px;margin:6px 0 30px}
 .bar .ramp{position:absolute;left:0;top:0;bottom:0;width:12px;border:1px solid #777;
  background:linear-gradient(to top,#000,#fff)}
 .bar span{position:absolute;left:17px;transform:translateY(50%);white-space:nowrap}
 .bar span::before{content:"";position:absolute;left:-5px;top:50%;width:4px;border-top:1px solid
  #555}
-.bar .unit{position:absolute;left:0;bottom:-20px;white-space:nowrap;color:#555}
+.bar .unit{position:absolute;left:0;top:100%;margin-top:3px;font-size:10px;line-height:1.15;
+ color:#555;overflow-wrap:anywhere}
 .legend{font-size:.85em;margin-top:4px}
 .sw{display:inline-block;width:.9em;height:.9em;vertical-align:middle;margin-right:.35em;
  border:1px solid #888}
@@ -830,9 +845,9 @@ def _colour_bar(shown):
     lo, hi = shown.limits
     labels = "".join(f'<span style="bottom:{100 * (t - lo) / (hi - lo):.2f}%">{_e(f"{t:g}")}'
                      "</span>" for t in ticks(lo, hi))
-    unit = f"{shown.unit}, zscale" if shown.unit else "zscale"
+    unit = f"{_e(shown.unit)}<br>zscale" if shown.unit else "zscale"
     return (f'<div class="bar" title="zscale: {_e(f"{lo:.6g}")} to {_e(f"{hi:.6g}")} '
-            f'{_e(shown.unit)}"><div class="ramp"></div>{labels}<div class="unit">{_e(unit)}'
+            f'{_e(shown.unit)}"><div class="ramp"></div>{labels}<div class="unit">{unit}'
             "</div></div>")
 
 
