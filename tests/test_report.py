@@ -251,7 +251,12 @@ def test_a_report_that_fails_never_fails_the_night(night, tmp_path, monkeypatch,
     assert summary.failed == [] and summary.report is None and summary.products == 14
     assert "the report was not written: OSError: [Errno 28] No space left on device" in \
         summary.notes
+    assert main(["reduce", str(raw), "-o", str(tmp_path / "cli"), "--device", "cpu"]) == 0
+    assert "  the report was not written: OSError" in capsys.readouterr().out
+    monkeypatch.undo()
     assert gpucal.reduce(raw, tmp_path / "none", device="cpu", report=False).report is None
+    assert main(["reduce", str(raw), "-o", str(tmp_path / "none"), "--device", "cpu",
+                 "--no-report"]) == 0
     assert not (tmp_path / "none" / REPORT_NAME).exists()
 
 
