@@ -10,13 +10,15 @@ calibration), a thumbnail of each science frame with its cosmic rays marked, lin
 full-size view, and the tables ``gpucal list`` prints.
 
 Pictures are PNG files in ``OUT_DIR/report/<night>/``, linked relatively, so OUT_DIR can
-be moved or served as it is. They are drawn where matplotlib imports (``pip install
-"gpucal[report]"``: the Agg canvas, never pyplot, so a notebook's backend is left alone);
-without it the pages hold every table and say how to get the pictures. A picture that
-cannot be drawn becomes a note on the page; the report never makes a reduction fail
-(:func:`gpucal.pipeline.execute.reduce` catches what is left). Every string that comes
-from a header or a path is escaped; every file is written atomically and only inside
-OUT_DIR.
+be moved or served as it is. They are drawn where matplotlib is installed (``pip install
+"gpucal[report]"``): images as indexed PNGs with Pillow, matplotlib's own dependency, the
+zscale colour bar and the flags' key beside them in the page; the trends with matplotlib on
+the Agg canvas, never pyplot, so a notebook's backend is left alone. Without matplotlib the
+pages hold every table and say how to get the pictures. A picture is drawn again only when
+what it shows changed (its stamp, in the PNG). A picture that cannot be drawn becomes a note
+on the page; the report never makes a reduction fail (:func:`gpucal.pipeline.execute.reduce`
+catches what is left). Every string that comes from a header or a path is escaped, and the
+pages run no script; every file is written atomically and only inside OUT_DIR.
 """
 
 import contextlib
@@ -25,7 +27,6 @@ import hashlib
 import html
 import importlib.util
 import json
-import os
 import posixpath
 import re
 import shlex
@@ -41,6 +42,7 @@ from urllib.parse import quote
 import numpy as np
 
 from .._version import __version__
+from ..backend import load_backend
 from ..flags import MASK_DTYPE, MaskFlag, description
 from ..io import atomic_file, read_fits
 from ..masks import read_mask
@@ -97,7 +99,7 @@ class Report:
     pages : list of Path
         Every page written (the index and the night pages).
     pictures : int
-        PNG files drawn.
+        Pictures on the pages (drawn now, or unchanged since they were drawn).
     drawn : bool
         Whether matplotlib was there to draw them.
     notes : list of str
@@ -451,7 +453,7 @@ def _found(place, stamp):
 
     try:
         with Image.open(place) as image:
-            meta = json.loads(image.text.get(_META, "{}"))
+            meta = json.loads(image.info.get(_META, "{}"))  # written before the pixels
             size = image.size
     except (OSError, ValueError, SyntaxError):  # missing, damaged, not ours
         return None
@@ -492,7 +494,7 @@ class _Painter:
 
     def __init__(self, out_dir, threads=None):
         self.out_dir = out_dir
-        self.threads = threads or min(4, len(os.sched_getaffinity(0)))
+        self.threads = threads or min(4, load_backend("numpy").threads)
         self.available = all(map(_importable, ("matplotlib", "PIL")))
 
     def run(self, jobs, step=None):
