@@ -782,6 +782,14 @@ def _reason_list(title, items, page):
     return f"<h3>{_e(title)} ({len(items)})</h3>\n<ul>\n{rows}</ul>\n"
 
 
+def _problems(skipped, failed, page):
+    """The skipped raw files and failed products, each with its reason."""
+    return (_reason_list("Skipped raw files", [(r.inputs[0] if r.inputs else r.path, None,
+                                                r.reason or "") for r in skipped], page)
+            + _reason_list("Failed products", [(r.path, None, r.reason or "") for r in failed],
+                           page))
+
+
 def _summary(night, unassigned, page):
     kinds = Counter(r.kind for r in night.records if r.status == "ok") if night else Counter()
     made = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(kinds.items())) or "none"
@@ -799,10 +807,7 @@ def _summary(night, unassigned, page):
             ("science frames flagged", state(len(flagged), "flagged")
              + " (a missing or fallback calibration, or a skipped step)")]
     body = _table(None, rows)
-    body += _reason_list("Skipped raw files", [(r.inputs[0] if r.inputs else r.path, None,
-                                               r.reason or "") for r in skipped], page)
-    body += _reason_list("Failed products", [(r.path, None, r.reason or "") for r in failed],
-                         page)
+    body += _problems(skipped, failed, page)
     body += _reason_list("Flagged science frames",
                          [(r.path, r.path, why) for r, why in flagged], page)
     return body
@@ -976,6 +981,8 @@ def _index_page(context, page):
     body.append("<h2>Nights</h2>\n" + _table(
         ["night", "raw frames in", "products", "skipped", "failed", "flagged"], rows,
         numeric=(1, 2, 3, 4, 5)))
-    body.append('<h2 id="summary">Raw files of no night</h2>\n'
-                + _summary(None, page.unassigned, page.path))
+    unassigned = page.unassigned
+    if unassigned.records:  # unreadable files, unknown kinds: no night could be told
+        body.append("<h2>Raw files of no night</h2>\n"
+                    + _problems(unassigned.skipped, unassigned.failed, page.path))
     return _document(title, "".join(body))
