@@ -35,9 +35,9 @@ def night_40(tmp_path_factory):
 @pytest.mark.benchmark(group="night of 40 frames of 2048^2, CPU")
 def test_night_40_dask_vs_serial(benchmark, night_40, tmp_path):
     serial, serial_s = timed(gpucal.reduce, night_40, tmp_path / "serial", device="cpu",
-                             executor="serial")
+                             executor="serial", report=False)
     threads, threads_s = timed(gpucal.reduce, night_40, tmp_path / "threads", device="cpu",
-                               executor="threads")
+                               executor="threads", report=False)
     with distributed.LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True,
                                   dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
@@ -45,7 +45,7 @@ def test_night_40_dask_vs_serial(benchmark, night_40, tmp_path):
 
         def run():
             return gpucal.reduce(night_40, tmp_path / "dask", device="cpu", executor="dask",
-                                 client=client, force=True)
+                                 client=client, force=True, report=False)
 
         dask = benchmark.pedantic(run, rounds=1, iterations=1)
     dask_s = benchmark.stats.stats.median

@@ -8,7 +8,7 @@ import sys
 import time
 from importlib import metadata
 
-from . import cli_cosmics, cli_masks, cli_reduce, cli_results
+from . import cli_cosmics, cli_masks, cli_reduce, cli_report, cli_results
 from ._version import __version__
 from .device import ENV_VAR, gpu_status, resolve_device
 from .errors import FrameError, GPUUnavailableError, OutputBusyError
@@ -162,6 +162,7 @@ def build_parser():
     cli_cosmics.add_command(sub, _DEVICE_HELP)
     cli_results.add_command(sub)
     cli_reduce.add_commands(sub, _DEVICE_HELP)
+    cli_report.add_command(sub)
     return parser
 
 

@@ -43,7 +43,7 @@ def _cmd_reduce(args):
         raise ValueError("--scheduler connects to a running cluster: --workers and --gpus "
                          "start a local one")
     options = dict(config=args.config, device=args.device, nights=args.nights, force=args.force,
-                   rebuild_db=args.rebuild_db)
+                   rebuild_db=args.rebuild_db, report=not args.no_report)
     if args.executor != "dask":
         return _reduce(args.raw_dir, args.output, executor=args.executor,
                        workers=args.workers, **options)
@@ -79,8 +79,9 @@ def add_commands(sub, device_help):
                                    "flats per night and instrument signature, bad- and "
                                    "hot-pixel masks, and calibrate every science frame with "
                                    "the closest calibrations (cosmic rays cleaned), into "
-                                   "OUT_DIR with a results database (gpucal list). Re-runs "
-                                   "redo only what is missing or out of date.")
+                                   "OUT_DIR with a results database (gpucal list) and a QA "
+                                   "report, OUT_DIR/report.html. Re-runs redo only what is "
+                                   "missing or out of date.")
     p.add_argument("raw_dir", metavar="RAW_DIR", help="raw FITS frames, searched recursively "
                                                       "(one subdirectory per night, or dated)")
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR")
@@ -104,6 +105,9 @@ def add_commands(sub, device_help):
     p.add_argument("--rebuild-db", action="store_true",
                    help="if OUT_DIR's database is damaged, keep it aside and rebuild it from "
                         "the records the products carry (only what changed is remade)")
+    p.add_argument("--no-report", action="store_true",
+                   help="do not write OUT_DIR/report.html at the end (gpucal report writes it "
+                        "later)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan (groups, masters, calibrations chosen) and stop")
     p.set_defaults(func=_cmd_reduce)

@@ -83,9 +83,20 @@ def count(mask, flag):
     return int(((mask & MASK_DTYPE.type(flag)) != 0).sum())
 
 
+def description(flag):
+    """What a pixel with this one bit set is, in words.
+
+    Examples
+    --------
+    >>> description(MaskFlag.COSMIC_RAY)
+    'cosmic ray'
+    """
+    return _DESCRIPTIONS[MaskFlag(flag)]
+
+
 def header_cards():
     """FITS cards ``(keyword, name, comment)`` naming every mask bit."""
-    return [(f"{_HEADER_PREFIX}{flag.bit_length() - 1}", flag.name, _DESCRIPTIONS[flag])
+    return [(f"{_HEADER_PREFIX}{flag.bit_length() - 1}", flag.name, description(flag))
             for flag in MaskFlag]
 
 

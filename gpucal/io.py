@@ -630,23 +630,47 @@ def write_fits(path, data, header, *, mask=None, uncertainty=None, unit=None,
                     if compress == "mask+uncert" else
                     fits.ImageHDU(uncertainty, uhdr, name=UNCERT_EXTNAME))
 
+    try:
+        with atomic_file(path) as f:
+            hashing = _Hashing(f)
+            fits.HDUList(hdus).writeto(hashing)
+        return hashing.digest.hexdigest()
+    except BaseException as exc:
+        cause = os_error(exc)
+        if cause is not None and cause is not exc:  # astropy hides it behind its own error
+            raise OSError(cause.errno, cause.strerror, path) from None
+        raise
+
+
+@contextlib.contextmanager
+def atomic_file(path):
+    """A new binary file that appears at `path`, complete, only when the block ends.
+
+    It is written under a temporary name beside `path` (:data:`TEMPORARY_NAME`, which
+    ``gpucal reduce`` sweeps), synced and renamed over `path`; if the block raises, the
+    temporary file is removed and `path` is untouched. Every file gpucal writes (FITS
+    products, the report's pages and pictures) goes through here.
+
+    Examples
+    --------
+    >>> with atomic_file("note.txt") as f:
+    ...     _ = f.write(b"complete or absent")
+    >>> from pathlib import Path
+    >>> Path("note.txt").read_bytes()
+    b'complete or absent'
+    """
     directory, name = os.path.split(os.path.abspath(path))
     tmp = os.path.join(directory, f".{name}.{uuid.uuid4().hex[:12]}.tmp")  # TEMPORARY_NAME
     try:
         # O_EXCL: never write into someone else's file; astropy wants mode "wb".
         with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as f:
-            hashing = _Hashing(f)
-            fits.HDUList(hdus).writeto(hashing)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-        return hashing.digest.hexdigest()
-    except BaseException as exc:
+    except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        cause = os_error(exc)
-        if cause is not None and cause is not exc:  # astropy hides it behind its own error
-            raise OSError(cause.errno, cause.strerror, path) from None
         raise
 
 

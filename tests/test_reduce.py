@@ -89,7 +89,8 @@ def test_a_night_makes_every_product_and_records_it(night):
     assert dict(summary.made) == {"bias": 1, "dark": 2, "flat": 2, "hot_pixels": 2,
                                   "ccdmask": 2, "science": 4}
     assert summary.flagged == 0 and set(summary.stage_seconds) == {"scan", "detector", "masters",
-                                                                    "masks", "science"}
+                                                                    "masks", "science", "report"}
+    assert summary.report.path == out / "report.html" and summary.report.notes == []
     with ResultsDB(out, create=False) as db:
         records = db.records()
     assert len(records) == N_PRODUCTS and all(r.status == "ok" for r in records)

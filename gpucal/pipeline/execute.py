@@ -37,7 +37,7 @@ from .scan import scan
 from .results import DB_NAME, Record, ResultsDB, damaged, now, file_checksum
 from .tasks import dependencies, embedded_record, run_task, task_record
 
-__all__ = ["SerialExecutor", "Summary", "ThreadExecutor", "execute", "plan_reduction",
+__all__ = ["SerialExecutor", "Summary", "ThreadExecutor", "execute", "lock", "plan_reduction",
            "reduce"]
 
 LOCK_NAME = ".gpucal.lock"
@@ -118,6 +118,7 @@ class Summary:
     remade: dict = field(default_factory=dict)  # output -> why its earlier product was stale
     stage_seconds: dict = field(default_factory=dict)
     seconds: float = 0.0
+    report: object = None  # the QA report written (gpucal.pipeline.report.Report), if any
 
     @property
     def flagged(self):
@@ -141,6 +142,8 @@ class Summary:
                  f"time {self.seconds:.1f} s on the {self.device.upper()} "
                  f"({self.executor} executor): {stages}",
                  f"products in {self.out_dir}; table: gpucal list {self.out_dir}"]
+        if self.report is not None:
+            lines.append(self.report.text())
         lines += [f"  {note}" for note in self.notes]
         lines += [f"  remade {path}: {why}" for path, why in sorted(self.remade.items())]
         lines += [f"  flagged {path}: {why}" for path, why in sorted(self.attention.items())]
@@ -168,6 +171,11 @@ class _Lock:
 
     def __exit__(self, *exc):
         self._file.close()
+
+
+def lock(out_dir):
+    """A context manager holding OUT_DIR's lock (OutputBusyError if a run holds it)."""
+    return _Lock(out_dir)
 
 
 def _sweep(out_dir):
@@ -359,7 +367,7 @@ def _open(out_dir, rebuild):
 
 
 def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=False,
-            rebuild_db=False):
+            rebuild_db=False, report=False):
     """Run a plan: make its masters, masks and science frames in OUT_DIR and record them.
 
     Parameters
@@ -379,6 +387,8 @@ def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=
     progress : bool or file, default False
         A progress bar per stage on standard error (True) or on the given stream.
     rebuild_db : bool, default False
+        See :func:`reduce`.
+    report : bool, default False
         See :func:`reduce`.
 
     Returns
@@ -407,8 +417,22 @@ def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=
             if "full" in str(exc):
                 raise DiskFullError(errno.ENOSPC, str(exc)) from None
             raise damaged(db.path, exc) from None
+        if report:
+            _report(out_dir, summary, progress)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _report(out_dir, summary, progress):
+    """Write the QA report under the run's lock; what goes wrong is a note, never a failure."""
+    started = time.monotonic()
+    try:
+        from .report import write_report  # it imports this module
+
+        summary.report = write_report(out_dir, progress=progress, lock_output=False)
+    except Exception as exc:  # noqa: BLE001: the night is reduced whatever the report does
+        summary.notes.append(f"the report was not written: {type(exc).__name__}: {exc}")
+    summary.stage_seconds["report"] = time.monotonic() - started
 
 
 def _execute(plan, db, executor, function, force, progress, summary, device):
@@ -506,7 +530,8 @@ def _executor(executor, client, workers, device):
 
 
 def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=False,
-           progress=False, executor="auto", client=None, workers=None, rebuild_db=False):
+           progress=False, executor="auto", client=None, workers=None, rebuild_db=False,
+           report=True):
     """Reduce every night under RAW_DIR into OUT_DIR: masters, masks, calibrated science.
 
     Scans the FITS headers (:func:`gpucal.pipeline.plan.scan`), plans the reduction
@@ -543,6 +568,10 @@ def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=Fal
         If OUT_DIR's database is damaged, keep it aside (``gpucal.sqlite.damaged-<time>``)
         and rebuild it from the records the products carry in their headers; products
         whose inputs and parameters are unchanged are recorded without being remade.
+    report : bool, default True
+        Write the QA report ``OUT_DIR/report.html`` at the end
+        (:func:`gpucal.pipeline.report.write_report`; pictures where matplotlib is
+        installed). A report that cannot be written is a note in the summary, never an error.
 
     Returns
     -------
@@ -578,7 +607,7 @@ def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=Fal
     executor, owned = _executor(executor, client, workers, device)
     try:
         summary = execute(plan, out_dir, executor=executor, device=device, force=force,
-                          progress=progress, rebuild_db=rebuild_db)
+                          progress=progress, rebuild_db=rebuild_db, report=report)
     finally:
         if owned:
             executor.close()

@@ -351,6 +351,96 @@ def filter_keys(where):
     return parser.names
 
 
+#: What `gpucal list --kind` accepts even where no product of it is recorded yet.
+PRODUCT_KINDS = ("bias", "dark", "flat", "science", "ccdmask", "hot_pixels", "raw")
+
+_DEFAULT_COLUMNS = ("path", "kind", "night", "status")
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _text(value):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def _sort_key(value):
+    # Missing last; numbers before strings, so that they are never compared.
+    return (value is None, not _is_number(value), value if _is_number(value) else _text(value))
+
+
+def table(header, rows):
+    """Lines of a plain-text table; columns of numbers only are right-aligned.
+
+    Examples
+    --------
+    >>> print("\\n".join(table(["path", "ROBUSTSTD"], [["a.fits", 3.5], ["bb.fits", 12.0]])))
+    path     ROBUSTSTD
+    a.fits         3.5
+    bb.fits         12
+    """
+    cells = [header] + [[_text(v) for v in row] for row in rows]
+    widths = [max(len(row[j]) for row in cells) for j in range(len(header))]
+    right = [bool(rows) and all(_is_number(row[j]) or row[j] is None for row in rows)
+             for j in range(len(header))]
+    return ["  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right))
+            .rstrip() for row in cells]
+
+
+def listing(db, kind=None, where=None, night=None, keys=(), sort=None):
+    """Lines of ``gpucal list`` for an open :class:`ResultsDB`: its products as a table.
+
+    `kind`, `where` (see :meth:`ResultsDB.query`) and `night` (shell wildcards) select;
+    `keys` add columns (a key ``"all"`` lists the keys instead); `sort` orders by a key.
+
+    Raises
+    ------
+    ValueError
+        An unknown kind, or a key no product has (the message names the known ones).
+
+    Examples
+    --------
+    >>> with ResultsDB("listed") as db:
+    ...     db.record(Record("masters/bias.fits", "bias", night="2026-11-20",
+    ...                      stats={"ROBUSTSTD": 3.1}))
+    ...     print("\\n".join(listing(db, keys=["ROBUSTSTD"])))
+    path               kind  night       status  ROBUSTSTD
+    masters/bias.fits  bias  2026-11-20  ok            3.1
+    """
+    kinds = sorted(set(db.kinds()) | set(PRODUCT_KINDS))
+    if kind is not None and kind not in kinds:
+        raise ValueError(f"--kind {kind!r} is not a kind of product; known: "
+                         f"{', '.join(kinds)}")
+    known = db.keys()
+    for option, names in (("-k", [k for k in keys if k != "all"]),
+                          ("--filter", filter_keys(where) if where else ())):
+        unknown = list(dict.fromkeys(k for k in names if k.lower() not in known))
+        if unknown:
+            raise ValueError(f"{option}: no product has the key(s) "
+                             f"{', '.join(map(repr, unknown))}; known keys: "
+                             f"{', '.join(sorted(known))}")
+    records = db.query(kind, where, night=night)
+    if "all" in keys:
+        lines = [f"{'columns:':<10} {' '.join(FIELDS)}"]
+        for group in ("stats", "flags", "signature"):
+            names = sorted({name for r in records for name in getattr(r, group)})
+            lines.append(f"{group + ':':<10} {' '.join(names) or '-'}")
+        return lines
+    if sort:
+        records.sort(key=lambda r: _sort_key(r.get(sort)))
+    columns = list(_DEFAULT_COLUMNS) + [k for k in keys if k.lower() not in _DEFAULT_COLUMNS]
+    if not records:
+        return ["no products match"]
+    return table(columns, [[r.get(k) for k in columns] for r in records])
+
+
 _OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
         ">": operator.gt, ">=": operator.ge}
 _TOKEN = re.compile(r"""\s*(?:(?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)

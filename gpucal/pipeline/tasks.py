@@ -41,7 +41,7 @@ from .plan import MasterTask, MaskTask, ScienceTask
 from .results import Record, file_stamp
 from ..robust import KEYS, add_robust_stats, robust_stats
 
-__all__ = ["RECORD_CARD", "dependencies", "embedded_record", "run_task", "task_record"]
+__all__ = ["RECORD_CARD", "dependencies", "embedded_record", "inside", "run_task", "task_record"]
 
 #: The header card where every product carries its own database record (JSON), so that a
 #: damaged database can be rebuilt from the products and a product whose row was lost (a run
@@ -179,6 +179,23 @@ def _header_flags(header, flags, calibrations):
         header["QCFLAGS"] = (text, "gpucal quality flags") if len(text) <= 42 else text
 
 
+def inside(out_dir, output):
+    """Where OUT_DIR/output really is (symbolic links resolved), made sure to be in OUT_DIR.
+
+    Raises
+    ------
+    ValueError
+        If a symbolic link on the way leads outside `out_dir`.
+    """
+    out_dir = Path(out_dir)
+    target = out_dir / output
+    where = target.parent.resolve() / target.name  # before any folder is made
+    if not where.is_relative_to(out_dir.resolve()):
+        raise ValueError(f"{output} would be written outside {out_dir} (at {where}, through "
+                         "a symbolic link); nothing was written")
+    return where
+
+
 def _write(out_dir, output, save, raws=()):
     """`save(path)` the product at OUT_DIR/output (its folders made); its checksum (what
     `save` returns: computed as the bytes were written, never by reading the file again).
@@ -186,11 +203,7 @@ def _write(out_dir, output, save, raws=()):
     Raw frames are never written: the product must land inside OUT_DIR (no symlinked folder
     leading elsewhere) and must not be one of the task's raw inputs.
     """
-    target = out_dir / output
-    where = target.parent.resolve() / target.name  # before any folder is made
-    if not where.is_relative_to(out_dir.resolve()):
-        raise ValueError(f"{output} would be written outside {out_dir} (at {where}, through "
-                         "a symbolic link); nothing was written")
+    target, where = out_dir / output, inside(out_dir, output)
     if where.exists() and any(os.path.samefile(where, raw) for raw in raws):
         raise ValueError(f"{output} is the raw frame {where}; raw frames are never written")
     target.parent.mkdir(parents=True, exist_ok=True)
