@@ -94,7 +94,7 @@ def main(argv=None):
     result = dict(
         source=args.rev or "working tree",
         source_sha256=hashlib.sha256(code.encode()).hexdigest(),
-        nvcc=version.strip().splitlines()[-1],
+        nvcc=next(line for line in version.splitlines() if "release" in line).strip(),
         options=list(OPTIONS),
         reserve_note="stack × 2048 threads × 132 SMs is the local memory CUDA reserves at "
                      "launch on an H100",
