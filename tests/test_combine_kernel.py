@@ -217,7 +217,8 @@ def test_ptxas_table_is_of_this_source():
     tool = _ptxas_tool()
     table = json.loads(tool.OUT.read_text())
     after = table["after"]
-    assert after["source_sha256"] == hashlib.sha256(tool.source(None).encode()).hexdigest()
+    assert after["source_sha256"] == hashlib.sha256(tool.source(None).encode()).hexdigest(), \
+        "the kernel source changed: rerun python bench/ptxas_combine.py"
     assert {k["name"] for k in after["kernels"]} == {kernel_name(2, t) for t in ("float", "double")}
     for k in after["kernels"]:
         assert k["regs"] <= 128 and k["stack"] == k["spill_stores"] == k["spill_loads"] == 0, k
