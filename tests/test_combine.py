@@ -452,15 +452,10 @@ def test_gpu_budget_counts_the_kernels_scratch():
     assert gpu.combine_reserve(MAX_FRAMES + 1, np.float32) == 0  # the generic path
 
 
-DEEP_CASES = {
-    "plain": {},
-    "sigma mean/std": dict(sigma_clip=True, **MEAN_STD),
-    "sigma median/mad_std 2σ": dict(sigma_clip=True, sigma_clip_func="median",
-                                     sigma_clip_dev_func="mad_std", sigma_clip_low_thresh=2,
-                                     sigma_clip_high_thresh=2),
-    "minmax + extrema + sigma": dict(minmax_clip=True, minmax_clip_max=300, clip_extrema=True,
-                                     nlow=3, nhigh=5, sigma_clip=True, **MEAN_STD),
-}
+#: CASES whose parameters do not depend on the depth, and extrema deeper than one value.
+DEEP_CASES = {name: CASES[name] for name in ("plain", "sigma mean/std", "sigma median/mad_std 2σ",
+                                             "minmax + extrema + sigma")}
+DEEP_CASES["extrema 3/5"] = dict(clip_extrema=True, nlow=3, nhigh=5)
 
 
 @pytest.mark.gpu
