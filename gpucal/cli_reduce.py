@@ -92,9 +92,8 @@ def add_commands(sub, device_help):
     p.add_argument("--force", action="store_true", help="redo products that are up to date")
     p.add_argument("--executor", choices=("auto", "serial", "threads", "dask"), default="auto",
                    help="threads: N tasks at once in this process; serial: one at a time; "
-                        "dask: on a Dask cluster; auto (default): threads, one task per "
-                        "CPU on the CPU, two on the GPU (one computing while the other "
-                        "reads or writes)")
+                        "dask: on a Dask cluster; auto (default): threads on the CPU or "
+                        "with --workers, else serial")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="with --executor dask: a running scheduler, e.g. tcp://host:8786")
     p.add_argument("--workers", type=int, metavar="N",

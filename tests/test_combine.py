@@ -536,12 +536,34 @@ def test_gpu_stack_deeper_than_the_kernel_keeps_to_mem_limit():
 
 
 @pytest.mark.gpu
-def test_gpu_budget_leaves_the_kernels_local_memory():
-    """The fused kernel's local memory is reserved at launch: deep stacks need GBs of it."""
+def test_gpu_budget_counts_the_kernels_scratch():
+    """The fused kernel reserves no local memory at launch at any depth; its sort scratch
+    (a float64 per value) is in the band's budget instead."""
     from gpucal._combine_kernel import MAX_FRAMES
+    from gpucal._cuda.combine import WORK_PER_VALUE
     from gpucal.backend import load_backend
 
     gpu = load_backend("cupy")
-    shallow, deep = (gpu.combine_reserve(n, np.float32) for n in (5, MAX_FRAMES))
-    assert 0 <= shallow < deep < gpu.available_memory()
+    for n in (5, 61, MAX_FRAMES):
+        assert gpu.combine_reserve(n, np.float32) == 0
+        assert gpu.combine_scratch(n) >= WORK_PER_VALUE
     assert gpu.combine_reserve(MAX_FRAMES + 1, np.float32) == 0  # the generic path
+
+
+#: CASES whose parameters do not depend on the depth, and extrema deeper than one value.
+DEEP_CASES = {name: CASES[name] for name in ("plain", "sigma mean/std", "sigma median/mad_std 2σ",
+                                             "minmax + extrema + sigma")}
+DEEP_CASES["extrema 3/5"] = dict(clip_extrema=True, nlow=3, nhigh=5)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n", [61, 300, 512])
+@pytest.mark.parametrize("case", list(DEEP_CASES))
+def test_gpu_deep_stacks_match_ccdproc(n, case):
+    """Deep stacks on the fused kernel (61 darks, hundreds of frames) against ccdproc."""
+    data, masks = _stack(seed=n, n=n, shape=(6, 5))
+    ccds = _ccds(data, masks)
+    for method in ("average", "median", "sum"):
+        kwargs = dict(method=method, **DEEP_CASES[case])
+        ref = _ccdproc(ccds, dtype=np.float64, **kwargs)
+        assert_matches(combine(ccds, dtype=np.float64, device="gpu", **kwargs), ref, rtol=1e-12)

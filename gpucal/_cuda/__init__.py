@@ -26,7 +26,9 @@ class CupyBackend(NumpyBackend):
     xp = cupy
     threads = 1  # the device is the parallelism: one chunk, no host threads
     chunk_values = 1 << 62
-    scratch_per_value = 8  # the fused kernel keeps each pixel's values in registers
+    #: The fused kernel's scratch per stack value: a contiguous copy of a band view (at most
+    #: float64) and the float64 slot each value has in the kernel's sort scratch.
+    scratch_per_value = 8 + _combine.WORK_PER_VALUE
     band_bytes = None  # bands as large as the budget: fewer, larger uploads
 
     def asarray(self, a, dtype=None):
@@ -44,13 +46,13 @@ class CupyBackend(NumpyBackend):
         return self.scratch_per_value if nframes <= MAX_FRAMES else NumpyBackend.scratch_per_value
 
     def combine_reserve(self, nframes, dtype):
-        # The fused kernel keeps each pixel's values in local memory, which CUDA reserves at
-        # launch for every thread the device can hold: GBs for hundreds of frames.
+        # Local memory is reserved at launch for every thread the device can hold: the fused
+        # kernel has none (its scratch is per value, in the band's budget), unless it spills.
         return 0 if nframes > MAX_FRAMES else _combine.launch_reserve(nframes, dtype)
 
     def combine_stack(self, x, mask=None, *, scale=None, minmax=None, extrema=None,
                       sigma=None, method="average", weights=None, out=None):
-        if len(x) > MAX_FRAMES:  # too deep for per-thread storage: the generic path
+        if len(x) > MAX_FRAMES:  # deeper than the fused kernel is checked for: the generic path
             return super().combine_stack(x, mask, scale=scale, minmax=minmax, extrema=extrema,
                                          sigma=sigma, method=method, weights=weights, out=out)
         if out is not None:

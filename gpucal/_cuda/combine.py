@@ -5,10 +5,12 @@ import math
 import cupy
 import numpy as np
 
-from .._combine_kernel import kernel_scalars
+from .._combine_kernel import kernel_name, kernel_scalars, needs_work
 from .kernels import BLOCK, CTYPES, blocks, function
 
 _FILES = ("combine_pixel.cuh", "combine.cu")
+#: Bytes of the kernel's scratch per stack value: one float64 for each value it sorts.
+WORK_PER_VALUE = 8
 
 
 def combine_stack(x, mask, *, scale, minmax, extrema, sigma, method, weights, out=None):
@@ -36,8 +38,11 @@ def combine_stack(x, mask, *, scale, minmax, extrema, sigma, method, weights, ou
     results = tuple(o.reshape(npix) if direct else cupy.empty(npix, t)
                     for o, t in zip(out or dtypes, dtypes))
     if npix:
-        args = (x, mask_arg, scale_arg, weights_arg, np.int64(npix), np.int32(mask is not None),
-                np.int32(scale is not None))
+        # value i of pixel p at work[i, p]: a warp's threads touch consecutive addresses
+        work = (cupy.empty((nframes, npix), np.float64) if needs_work(method, extrema, sigma)
+                else dummy)
+        args = (x, mask_arg, scale_arg, weights_arg, work, np.int32(nframes), np.int64(npix),
+                np.int32(mask is not None), np.int32(scale is not None))
         scalars = kernel_scalars(method, minmax, extrema, sigma, weights_kind)
         typed = tuple(np.float64(a) if isinstance(a, float) else np.int32(a) for a in scalars)
         kernel = _kernel(nframes, x.dtype)
@@ -51,11 +56,12 @@ def combine_stack(x, mask, *, scale, minmax, extrema, sigma, method, weights, ou
 
 
 def _kernel(nframes, dtype):
-    return function(_FILES, f"gpucal_combine_stack<{nframes}, {CTYPES[np.dtype(dtype)]}>")
+    return function(_FILES, kernel_name(nframes, CTYPES[np.dtype(dtype)]))
 
 
 def launch_reserve(nframes, dtype):
-    """Bytes of local memory a launch of the kernel for `nframes` frames reserves on the device."""
+    """Bytes of local memory a launch of the kernel for `nframes` frames reserves on the device
+    (the kernel keeps no per-thread arrays: 0 unless the compiler spills)."""
     dtype = np.dtype(dtype) if np.dtype(dtype) in CTYPES else np.dtype(np.float32)
     rt, device = cupy.cuda.runtime, cupy.cuda.Device().id
     threads = (rt.deviceGetAttribute(rt.cudaDevAttrMaxThreadsPerMultiProcessor, device)

@@ -59,14 +59,15 @@ class SerialExecutor:
             yield function(task)
 
 
-#: Tasks at once on one GPU: one computes on the device while the other reads its raw frame or
-#: writes (and hashes, and syncs) its product on the host, so the device waits for no file.
-GPU_TASKS = 2
-
-
 def default_executor(device):
-    """Threads: one task per CPU on the CPU; GPU_TASKS at once on the GPU (I/O overlapped)."""
-    return ThreadExecutor() if device == "cpu" else ThreadExecutor(GPU_TASKS)
+    """Threads on the CPU (one task per CPU); one task at a time on the GPU.
+
+    Two tasks at once on one GPU would overlap one's file I/O with the other's compute, but
+    under the CuPy stand-in they gave a GPU night whose ccdmask masks differ from the CPU's
+    (test_gpu_night_matches_the_cpu_night): until that is understood on a real GPU, the
+    GPU runs tasks serially (``--executor threads`` asks for more).
+    """
+    return ThreadExecutor() if device == "cpu" else SerialExecutor()
 
 
 class ThreadExecutor:
@@ -379,7 +380,7 @@ def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=
         (``gpucal.sqlite``). One run at a time: a second one raises OutputBusyError.
     executor : object with ``name`` and ``map(function, tasks)``, optional
         Default :func:`default_executor`: :class:`ThreadExecutor` with a task per CPU on the
-        CPU, two tasks at once on the GPU (one computing while the other does its file I/O).
+        CPU, :class:`SerialExecutor` on the GPU.
     device : {"auto", "cpu", "gpu"}, optional
         Default ``GPUCAL_DEVICE``, else auto.
     force : bool, default False
@@ -558,7 +559,7 @@ def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=Fal
     executor : {"auto", "serial", "threads", "dask"} or executor object, default "auto"
         "serial": one task at a time; "threads": `workers` tasks at a time in this
         process (:class:`ThreadExecutor`, default one per CPU); "auto": "dask" with
-        a `client`, else threads (one task per CPU on the CPU, two on the GPU); "dask": a
+        a `client`, "threads" on the CPU or with `workers`, else "serial"; "dask": a
         :class:`gpucal.pipeline.dask_executor.DaskExecutor` on `client`, or on a new
         LocalCluster of `workers` processes (closed at the end); an object: see
         :func:`execute`. The products and records are the same with every executor.

@@ -11,6 +11,10 @@ template <> GPUCAL_FN float gpucal_qnan<float>() { return __int_as_float(0x7fc00
 template <> GPUCAL_FN double gpucal_qnan<double>() {
     return __longlong_as_double(0x7ff8000000000000LL);
 }
+template <typename T> GPUCAL_FN T gpucal_inf();
+template <> GPUCAL_FN double gpucal_inf<double>() {
+    return __longlong_as_double(0x7ff0000000000000LL);
+}
 #else
 #include <cmath>
 #include <limits>
@@ -20,6 +24,7 @@ using std::isfinite;
 using std::isnan;
 using std::sqrt;
 template <typename T> inline T gpucal_qnan() { return std::numeric_limits<T>::quiet_NaN(); }
+template <typename T> inline T gpucal_inf() { return std::numeric_limits<T>::infinity(); }
 #endif
 
 #endif  // GPUCAL_PORTABLE_CUH
