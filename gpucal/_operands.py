@@ -106,7 +106,10 @@ SHORT_NAMES = {"ccd_process": "ccdproc", "create_deviation": "creatvar",
 
 def _placeholder(value):
     """ccdproc's rendering of an argument in the log: arrays and images by their type."""
-    if isinstance(value, u.Quantity):
+    if isinstance(value, (list, tuple)) and any(
+            isinstance(v, Frame) or is_ccddata(v) or hasattr(v, "shape") for v in value):
+        many = True  # a batch of images
+    elif isinstance(value, u.Quantity):
         many = not value.isscalar
     elif isinstance(value, Frame) or is_ccddata(value) or hasattr(value, "__array__") and (
             hasattr(value, "shape")):
@@ -120,6 +123,8 @@ def _insert(target, key, value):
     """One logged item into a header or meta, as ccdproc's _insert_in_metadata_fits_safe."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", fits.verify.VerifyWarning)  # long keys: HIERARCH
+        if isinstance(target, fits.Header) and isinstance(value, str):
+            value = value.encode("ascii", "replace").decode()  # FITS: printable ASCII only
         if key in SHORT_NAMES:
             short = SHORT_NAMES[key]
             entry = (short, "Shortened name for ccdproc command")

@@ -8,7 +8,8 @@ not provide (cosmicray_median, wcs_project, block_reduce, Keyword ...) stay ccdp
 
 Environment: ``GPUCAL_SUITE_RESULTS`` names a JSON file that gets
 ``{test id: outcome}``; ``GPUCAL_DEVICE`` chooses where CCDData inputs are loaded
-(the harness sets "cpu", or "gpu" to run the same tests on the GPU path).
+(the harness sets "cpu", or "gpu" to run the same tests on the GPU path);
+``GPUCAL_SUITE_DTYPE`` (e.g. float64) replaces combine's default float32.
 """
 
 import json
@@ -23,6 +24,14 @@ import gpucal
 SUBSTITUTED = ("Combiner", "combine", "ccdmask", "ccd_process", "create_deviation",
                "flat_correct", "gain_correct", "subtract_bias", "subtract_dark",
                "subtract_overscan", "trim_image", "cosmicray_lacosmic")
+
+if os.environ.get("GPUCAL_SUITE_DTYPE"):  # e.g. float64: shows which failures are float32's
+    import importlib
+
+    import numpy as np
+
+    importlib.import_module("gpucal.combine").DEFAULT_DTYPE = np.dtype(
+        os.environ["GPUCAL_SUITE_DTYPE"])
 
 for _name in SUBSTITUTED:
     for _module in (ccdproc, ccdproc.core, ccdproc.combiner):
