@@ -45,7 +45,7 @@ _results = {}
 
 def _test_id(report):
     """``test_combiner.py::test_x[p]`` whatever path pytest was given."""
-    return f"{os.path.basename(str(report.fspath))}::{report.nodeid.split('::', 1)[1]}"
+    return f"{os.path.basename(report.location[0])}::{report.nodeid.split('::', 1)[1]}"
 
 
 def pytest_runtest_logreport(report):
