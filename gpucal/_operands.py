@@ -4,12 +4,19 @@ ccdproc takes CCDData and astropy Quantities; gpucal also takes Frames, bare
 arrays and plain numbers, and answers each with the same kind of result.
 """
 
+import copy
+import functools
+import inspect
+import warnings
+
 import numpy as np
 from astropy import units as u
+from astropy.io import fits
 
 from ._image import is_ccddata
 from .errors import FrameError, MissingKeywordError
-from .frame import Frame
+from .frame import Frame, ccddata_header
+from .provenance import RECORDING
 
 EXPOSURE_KEYS = ("EXPTIME", "EXPOSURE")
 
@@ -36,9 +43,142 @@ def as_frame(image, name):
         raise type(exc)(f"{name}: {exc}") from None
 
 
-def give_back(frame, kind):
-    """The result as the kind of object the caller passed: CCDData for CCDData, else a Frame."""
-    return frame.to_ccddata() if kind == "ccddata" else frame
+def give_back(frame, kind, like=None):
+    """The result as the kind of object the caller passed: CCDData for CCDData, else a Frame.
+
+    With `like` (the CCDData the result derives from) the CCDData's meta is a
+    copy of `like`'s, of the same type (a dict stays a dict, its keys as they
+    were, values FITS cannot hold kept), with what the step wrote into the
+    Frame's header added (NCOMBINE, HISTORY, a shifted CRPIX ...), and its WCS
+    is `like`'s (reference pixel shifted as the header's): ccdproc's results.
+    """
+    if kind != "ccddata":
+        return frame
+    ccd = frame.to_ccddata()
+    if like is not None:
+        ccd.meta = result_meta(like, frame.header)
+        if like.wcs is not None:
+            wcs = like.wcs.deepcopy()
+            for i in (0, 1):
+                key = f"CRPIX{i + 1}"
+                if key in frame.header and i < len(wcs.wcs.crpix):
+                    wcs.wcs.crpix[i] = frame.header[key]
+            ccd.wcs = wcs
+    return ccd
+
+
+def result_meta(like, header):
+    """`like.meta` (copied, same type) plus the cards of `header` that are new or changed."""
+    base = ccddata_header(like)
+    wcs_keys = set() if like.wcs is None else set(like.wcs.to_header(relax=True))
+    meta = like.meta
+    is_header = isinstance(meta, fits.Header)
+    meta = meta.copy() if is_header else copy.deepcopy(meta)
+    names = {} if is_header else {str(k).upper(): k for k in meta}
+    for card in header.cards:
+        key = card.keyword
+        if key in ("HISTORY", "COMMENT", "") or key in wcs_keys:
+            continue
+        if key in base and base[key] == card.value:
+            continue
+        if is_header:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+                meta[key] = (card.value, card.comment)
+        else:
+            meta[names.get(key, key)] = card.value
+    new = [str(h) for h in header.get("HISTORY", [])][len(base.get("HISTORY", [])):]
+    if new and is_header:
+        for line in new:
+            meta.add_history(line)
+    elif new:  # a dict holds one value per key: the lines in one string FITS can write
+        old = meta.get("HISTORY")
+        meta["HISTORY"] = "; ".join(([str(old)] if old else []) + new)
+    return meta
+
+
+# ccdproc's names for its keyword log (ccdproc.core._short_names, 2.5.1)
+SHORT_NAMES = {"ccd_process": "ccdproc", "create_deviation": "creatvar",
+               "flat_correct": "flatcor", "gain_correct": "gaincor", "subtract_bias": "subbias",
+               "subtract_dark": "subdark", "subtract_overscan": "suboscan",
+               "trim_image": "trimim"}
+
+
+def _placeholder(value):
+    """ccdproc's rendering of an argument in the log: arrays and images by their type."""
+    if isinstance(value, (list, tuple)) and any(
+            isinstance(v, Frame) or is_ccddata(v) or hasattr(v, "shape") for v in value):
+        many = True  # a batch of images
+    elif isinstance(value, u.Quantity):
+        many = not value.isscalar
+    elif isinstance(value, Frame) or is_ccddata(value) or hasattr(value, "__array__") and (
+            hasattr(value, "shape")):
+        many = getattr(value, "size", 2) != 1 if not isinstance(value, Frame) else True
+    else:
+        many = False
+    return f"<{type(value).__name__}>" if many else value
+
+
+def _insert(target, key, value):
+    """One logged item into a header or meta, as ccdproc's _insert_in_metadata_fits_safe."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fits.verify.VerifyWarning)  # long keys: HIERARCH
+        if isinstance(target, fits.Header) and isinstance(value, str):
+            value = value.encode("ascii", "replace").decode()  # FITS: printable ASCII only
+        if key in SHORT_NAMES:
+            short = SHORT_NAMES[key]
+            entry = (short, "Shortened name for ccdproc command")
+            if isinstance(target, fits.Header):
+                target[f"HIERARCH {key.upper()}"] = entry
+            else:
+                target[key] = entry
+            target[short] = value
+        else:
+            target[key] = value
+
+
+def logged(func):
+    """Give a step ccdproc's ``add_keyword`` (its ``log_to_metadata``).
+
+    ``add_keyword=True`` (default) records the call under the function's name
+    (``{name: (short name, comment), short name: "arg=value, ..."}``, arrays as
+    ``<type>``); a string adds that key with no value; a ccdproc ``Keyword``
+    its name and value; a mapping its items; None or False adds nothing —
+    not even gpucal's HISTORY card, so the result's meta has the input's keys.
+    Applied to a CCDData's meta or a Frame's header, to each frame of a
+    batch; array results (tuples) get nothing.
+    """
+    params = list(inspect.signature(func).parameters)
+
+    @functools.wraps(func)
+    def wrapper(*args, add_keyword=True, **kwargs):
+        token = RECORDING.set(bool(add_keyword))
+        try:
+            result = func(*args, **kwargs)
+        finally:
+            RECORDING.reset(token)
+        if not add_keyword:
+            return result
+        if add_keyword is True:
+            items = list(zip(params, args)) + list(kwargs.items())
+            text = ", ".join(f"{k}={_placeholder(v)}" for k, v in items).replace("\n", "")
+            entries = {func.__name__: text}
+        elif isinstance(add_keyword, str):
+            entries = {add_keyword: None}
+        elif hasattr(add_keyword, "name") and hasattr(add_keyword, "value") and not hasattr(
+                add_keyword, "items"):
+            entries = {add_keyword.name: add_keyword.value}
+        else:
+            entries = add_keyword  # a mapping (anything else: AttributeError, as ccdproc)
+        for out in result if isinstance(result, list) else [result]:
+            target = out.header if isinstance(out, Frame) else getattr(out, "meta", None)
+            if target is None:
+                continue
+            for key, value in entries.items():
+                _insert(target, key, value)
+        return result
+
+    return wrapper
 
 
 def unit_factor(unit, to, what="calibration image"):

@@ -28,8 +28,9 @@ from astropy import units as u
 
 from cpu_fallback.calibrate import Plan, Term
 
-from ._operands import (as_frame, check_square, exposure_seconds, give_back, positive_seconds,
-                        quantity, unit_factor)
+from ._image import is_ccddata
+from ._operands import (as_frame, check_square, exposure_seconds, give_back, logged,
+                        positive_seconds, quantity, unit_factor)
 from .backend import get_backend
 from .flags import MaskFlag, as_bits
 from .frame import Frame
@@ -49,13 +50,13 @@ class _Batch:
                 raise ValueError("ccd_process: an empty list of frames")
             pairs = [as_frame(c, f"ccd[{i}]") for i, c in enumerate(ccd)]
             frames = [f for f, _ in pairs]
-            self.kind, self.batch = pairs[0][1], True
+            self.kind, self.batch, self.likes = pairs[0][1], True, list(ccd)
         elif getattr(ccd, "ndim", 2) == 3 and not isinstance(ccd, Frame):
             frames = [Frame(plane, dtype=None) for plane in ccd]
-            self.kind, self.batch = "array", True
+            self.kind, self.batch, self.likes = "array", True, [None] * len(frames)
         else:
             frame, self.kind = as_frame(ccd, "ccd")
-            frames, self.batch = [frame], False
+            frames, self.batch, self.likes = [frame], False, [ccd]
         shapes = {f.shape for f in frames}
         units = {f.unit for f in frames}
         if len(shapes) > 1 or len(units) > 1:
@@ -95,7 +96,8 @@ class _Batch:
             frames.append(Frame(pick(data), None if mask is None else pick(mask),
                                 None if sigma is None else pick(sigma), header, self.unit,
                                 dtype=None))
-        out = [give_back(f, self.kind) for f in frames]
+        out = [give_back(f, self.kind, like if is_ccddata(like) else None)
+               for f, like in zip(frames, self.likes)]
         return out if self.batch else out[0]
 
 
@@ -132,7 +134,11 @@ def _or_mask(mask, frame, xp):
 
 
 def _section(text, what, batch):
-    """(rows, cols) of a FITS section inside the batch's frames (parse_section's errors)."""
+    """(rows, cols) of a FITS section inside the batch's frames (parse_section's errors;
+    TypeError for anything but a string, as ccdproc)."""
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be a FITS section string such as '[1:100,1:200]'; got "
+                        f"{type(text).__name__}")
     section = parse_section(text, what)
     check_section(section, batch.shape, what)
     return section
@@ -143,21 +149,28 @@ def _overscan_region(batch, overscan, fits_section):
         return batch.data[(..., *_section(fits_section, "overscan section", batch))]
     if batch.batch:
         raise TypeError("a batch takes its overscan as a FITS section (fits_section/oscan)")
+    data = getattr(overscan, "data", overscan) if is_ccddata(overscan) else overscan
+    if getattr(data, "ndim", None) == 1:  # one strip: collapsed to one level, as ccdproc
+        region = get_backend(batch.data, data).asarray(data)
+        return region.astype(batch.dtype, copy=False)
     return _operand(overscan, "overscan", batch).data
 
 
 def _overscan_values(batch, region, axis, median, model):
     """The overscan level to subtract, broadcastable to the (untrimmed) data."""
     xp = batch.backend.xp
-    if axis is None:
-        axis = 0 if region.shape[-1] > region.shape[-2] else 1
-    if axis not in (0, 1):
+    if axis not in (0, 1, None):
         raise ValueError(f"overscan_axis must be 0, 1 or None; got {axis!r}")
-    along = -1 if axis == 1 else -2  # axis 1: one value per row
-    if region.shape[-2 if axis == 1 else -1] != batch.shape[0 if axis == 1 else 1]:
-        raise ValueError(f"the overscan region {region.shape[-2:]} does not span the image "
-                         f"{batch.shape} along the axis it is subtracted on (overscan_axis="
-                         f"{axis})")
+    if region.ndim == 1:  # a 1-D overscan strip: its one level, for every pixel (ccdproc)
+        region, along = region.reshape(1, -1), (-2, -1)
+    else:
+        if axis is None:
+            axis = 0 if region.shape[-1] > region.shape[-2] else 1
+        along = -1 if axis == 1 else -2  # axis 1: one value per row
+        if region.shape[-2 if axis == 1 else -1] != batch.shape[0 if axis == 1 else 1]:
+            raise ValueError(f"the overscan region {region.shape[-2:]} does not span the "
+                             f"image {batch.shape} along the axis it is subtracted on "
+                             f"(overscan_axis={axis})")
     if xp.isnan(region).any():
         level = (xp.nanmedian if median else xp.nanmean)(region, axis=along, keepdims=True)
     else:  # the plain statistics are faster and give ccdproc's values bit for bit
@@ -225,12 +238,20 @@ def _readnoise(readnoise, g, g_unit, batch):
     return rn, g
 
 
-def _dark_scale(batch, dark, dark_exposure, data_exposure, exposure_time, exposure_unit):
-    """Per-frame data_exposure / dark_exposure."""
+def _exposure_arguments(dark_exposure, data_exposure, exposure_time):
+    """TypeError for contradictory exposure arguments (checked even when not scaling, as
+    ccdproc does; unlike ccdproc, giving none is fine unless the dark is scaled)."""
     explicit = dark_exposure is not None or data_exposure is not None
     if explicit and exposure_time is not None:
         raise TypeError("specify either exposure_time or (dark_exposure and data_exposure), "
                         "not both")
+    if explicit and (dark_exposure is None or data_exposure is None):
+        raise TypeError("give both dark_exposure and data_exposure")
+
+
+def _dark_scale(batch, dark, dark_exposure, data_exposure, exposure_time, exposure_unit):
+    """Per-frame data_exposure / dark_exposure."""
+    explicit = dark_exposure is not None or data_exposure is not None
     # a ccdproc Keyword carries its unit; plain numbers are seconds unless told
     unit = exposure_unit or getattr(exposure_time, "unit", None) or u.s
     if explicit:
@@ -279,6 +300,9 @@ def _process(ccd, step, *, oscan=None, oscan_section=None, oscan_axis=1, oscan_m
         level = _overscan_values(batch, region, oscan_axis, oscan_median, oscan_model)
     if trim is not None:
         level = _trim(batch, trim, level)
+    if error and gain is None and step == "ccd_process":
+        raise ValueError("ccd_process: error=True needs gain and readnoise to create the "
+                         "uncertainty")
     plan = dict(overscan=level)
     unit, mask = batch.unit, batch.mask
     g, g_unit = (1.0, None) if gain is None else quantity(gain, gain_unit, batch.headers[0],
@@ -287,7 +311,15 @@ def _process(ccd, step, *, oscan=None, oscan_section=None, oscan_axis=1, oscan_m
         plan["readnoise"], plan["deviation_gain"] = _readnoise(readnoise, g, g_unit, batch)
         plan["disregard_nan"] = disregard_nan
     if bad_pixel_mask is not None:
+        if getattr(bad_pixel_mask, "ndim", 0) == 0:
+            raise TypeError(f"bad_pixel_mask must be an array; got "
+                            f"{type(bad_pixel_mask).__name__}")
         bpm = batch.backend.asarray(bad_pixel_mask)
+        if bpm.dtype.kind == "f":  # ccdproc's documented 0/1 masks: non-zero is bad
+            if not bool(((bpm == 0) | (bpm == 1)).all()):
+                raise ValueError("bad_pixel_mask: a float mask must hold only 0 and 1 "
+                                 "(1 = bad); or give booleans")
+            bpm = bpm != 0
         if bpm.shape[-2:] != batch.shape:
             raise ValueError(f"bad_pixel_mask: shape {bpm.shape} does not match the image's "
                              f"{batch.shape} (after trimming)")
@@ -299,6 +331,7 @@ def _process(ccd, step, *, oscan=None, oscan_section=None, oscan_axis=1, oscan_m
         plan["bias"] = _term(bias, unit_factor(bias.unit, unit), batch)
         mask = _or_mask(mask, bias, xp)
     if dark_frame is not None:
+        _exposure_arguments(dark_exposure, data_exposure, exposure_key)
         dark = _calibration(dark_frame, "dark_frame", batch)
         scale = unit_factor(dark.unit, unit)
         if dark_scale:
@@ -325,6 +358,7 @@ def _process(ccd, step, *, oscan=None, oscan_section=None, oscan_axis=1, oscan_m
 # -- the public steps -----------------------------------------------------------------------
 
 
+@logged
 def ccd_process(ccd, oscan=None, trim=None, error=False, master_bias=None, dark_frame=None,
                 master_flat=None, bad_pixel_mask=None, gain=None, readnoise=None,
                 oscan_median=True, oscan_model=None, min_value=None, dark_exposure=None,
@@ -435,6 +469,7 @@ def ccd_process(ccd, oscan=None, trim=None, error=False, master_bias=None, dark_
                                  gain=None if gain is None else str(gain)))
 
 
+@logged
 def subtract_overscan(ccd, overscan=None, overscan_axis=1, fits_section=None, median=False,
                       model=None):
     """Subtract the overscan level, row by row (axis 1) or column by column (axis 0).
@@ -476,10 +511,14 @@ def subtract_overscan(ccd, overscan=None, overscan_axis=1, fits_section=None, me
                                  median=median))
 
 
+@logged
 def trim_image(ccd, fits_section=None):
     """Keep the FITS section `fits_section` of the data, mask and uncertainty.
 
     A WCS reference pixel (CRPIX1/2) in the header is shifted to match.
+    Without `fits_section` the image is returned as it is (a copy): ccdproc's
+    ``trim_image(ccd[:, :32])``, the slicing already done (a sliced CCDData's
+    WCS is already shifted).
 
     Examples
     --------
@@ -489,11 +528,10 @@ def trim_image(ccd, fits_section=None):
     array([[1., 2.],
            [5., 6.]])
     """
-    if fits_section is None:
-        raise TypeError("trim_image needs fits_section, e.g. '[1:2048,1:2048]'")
     return _process(ccd, "trim_image", trim=fits_section, history=dict(fits_section=fits_section))
 
 
+@logged
 def subtract_bias(ccd, master):
     """Subtract a master bias: data − bias, σ in quadrature, masks OR-ed.
 
@@ -515,6 +553,7 @@ def subtract_bias(ccd, master):
     return _process(ccd, "subtract_bias", master_bias=master)
 
 
+@logged
 def subtract_dark(ccd, master, dark_exposure=None, data_exposure=None, exposure_time=None,
                   exposure_unit=None, scale=False):
     """Subtract a master dark, scaled by the ratio of exposure times if `scale`.
@@ -545,6 +584,7 @@ def subtract_dark(ccd, master, dark_exposure=None, data_exposure=None, exposure_
                     exposure_unit=exposure_unit, dark_scale=scale, history=dict(scale=scale))
 
 
+@logged
 def flat_correct(ccd, flat, min_value=None, norm_value=None):
     """Divide by a flat normalised by its mean (or by `norm_value`).
 
@@ -569,6 +609,7 @@ def flat_correct(ccd, flat, min_value=None, norm_value=None):
                                                         norm_value=norm_value))
 
 
+@logged
 def gain_correct(ccd, gain, gain_unit=None):
     """Multiply data and uncertainty by the gain; the unit becomes unit × gain unit.
 
@@ -592,6 +633,7 @@ def gain_correct(ccd, gain, gain_unit=None):
                     history=dict(gain=str(gain)))
 
 
+@logged
 def create_deviation(ccd_data, gain=None, readnoise=None, disregard_nan=False):
     """Set the uncertainty to the CCD noise: ``sqrt(gain·data + readnoise²) / gain``.
 

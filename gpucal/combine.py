@@ -23,6 +23,7 @@ Where gpucal deliberately differs from ccdproc 2.5.1:
 import math
 import os
 import re
+import warnings
 
 import numpy as np
 
@@ -30,7 +31,8 @@ from . import io
 from ._dtype import refuse_complex
 from ._image import is_ccddata
 from .backend import backend_for_device, get_backend, move
-from .errors import FrameError, require_pixels
+from ._operands import give_back
+from .errors import FrameError, FrameTypeError, require_pixels
 from .flags import MASK_DTYPE, MaskFlag
 from .frame import Frame, ccddata_header
 from .provenance import add_history
@@ -155,6 +157,7 @@ class _MemorySource:
         self.n = len(self.items)
         self.shape = tuple(self.items[0][0].shape)
         self.header = _first_header(items)
+        self.like = items[0] if is_ccddata(items[0]) else None  # CCDData in: CCDData out
         self.has_mask = any(m is not None for _, m, _ in self.items)
         _check_same(self, [f"frames[{i}]" for i in range(self.n)],
                     [tuple(d.shape) for d, _, _ in self.items], [u for _, _, u in self.items])
@@ -227,10 +230,10 @@ def _first_header(items):
 def _check_same(source, names, shapes, units):
     for name, shape, unit in zip(names, shapes, units):
         if shape != tuple(shapes[0]):
-            raise FrameError(f"{name}: shape {shape} differs from the first frame's "
+            raise FrameTypeError(f"{name}: shape {shape} differs from the first frame's "
                              f"{tuple(shapes[0])}; all frames must have one shape")
         if unit != units[0]:
-            raise FrameError(f"{name}: unit {unit} differs from the first frame's {units[0]}; "
+            raise FrameTypeError(f"{name}: unit {unit} differs from the first frame's {units[0]}; "
                              "convert the frames to one unit before combining")
     source.unit = units[0]
 
@@ -241,9 +244,18 @@ def _open(frames, device, hdu=None, unit=None, progress=None):
         frames = [f.strip() for f in str(frames).split(",")]  # ccdproc's comma-separated list
     if _is_dask_array(frames):
         return _DaskSource(frames)
-    if hasattr(frames, "ndim"):  # one array: a stack
+    if hasattr(frames, "ndim") and getattr(frames, "dtype", None) is not None and (
+            frames.dtype.kind in "US" or frames.dtype.kind == "O" and frames.ndim == 1 and all(
+                isinstance(f, (str, os.PathLike)) for f in frames)):
+        frames = [str(f) for f in frames]  # file names in an array (ImageFileCollection's)
+    elif hasattr(frames, "ndim"):  # one array: a stack
         return _ArraySource(frames)
-    frames = list(frames)
+    try:
+        frames = list(frames)
+    except TypeError:
+        raise FrameTypeError(f"unrecognised input for list of images: {type(frames).__name__} "
+                             "(give a list of frames, CCDData or file names, a comma-separated "
+                             "string of names, or a 3-D array)") from None
     if not frames:
         raise ValueError("combine: no frames to combine")
     paths = [isinstance(f, (str, os.PathLike)) for f in frames]
@@ -411,13 +423,13 @@ def _result(value, uncertainty, nkept, source, backend, dtype, history):
 # -- combine --------------------------------------------------------------------------------
 
 
-def combine(frames, method="average", *, weights=None, scale=None, mem_limit=None,
-            clip_extrema=False, nlow=1, nhigh=1,
-            minmax_clip=False, minmax_clip_min=None, minmax_clip_max=None,
-            sigma_clip=False, sigma_clip_low_thresh=3, sigma_clip_high_thresh=3,
-            sigma_clip_func="mean", sigma_clip_dev_func="std", maxiters=1,
-            dtype=None, output_file=None, overwrite_output=False, device=None,
-            hdu=None, unit=None, progress=None, client=None):
+def combine(img_list=None, output_file=None, method="average", weights=None, scale=None,
+            mem_limit=None, clip_extrema=False, nlow=1, nhigh=1, minmax_clip=False,
+            minmax_clip_min=None, minmax_clip_max=None, sigma_clip=False,
+            sigma_clip_low_thresh=3, sigma_clip_high_thresh=3, sigma_clip_func="mean",
+            sigma_clip_dev_func="std", dtype=None, combine_uncertainty_function=None,
+            overwrite_output=False, *, maxiters=1, device=None, hdu=None, unit=None,
+            progress=None, client=None):
     """Combine frames into one: median, average or sum, with ccdproc's rejections.
 
     The parameters, defaults and results are ccdproc.combine's (2.5.1), plus
@@ -534,8 +546,78 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
     >>> combine(stack, clip_extrema=True, nlow=0, nhigh=1).data[0, 0]
     np.float32(11.0)
     """
+    if img_list is None:
+        raise TypeError("combine needs img_list: the frames to combine")
+    if isinstance(output_file, str) and output_file in METHODS and method == "average":
+        method, output_file = output_file, None  # gpucal's earlier order: combine(x, "median")
+    options = dict(weights=weights, scale=scale, mem_limit=mem_limit,
+                   clip_extrema=clip_extrema, nlow=nlow, nhigh=nhigh, minmax_clip=minmax_clip,
+                   minmax_clip_min=minmax_clip_min, minmax_clip_max=minmax_clip_max,
+                   sigma_clip=sigma_clip, sigma_clip_low_thresh=sigma_clip_low_thresh,
+                   sigma_clip_high_thresh=sigma_clip_high_thresh,
+                   sigma_clip_func=sigma_clip_func, sigma_clip_dev_func=sigma_clip_dev_func,
+                   maxiters=maxiters, dtype=dtype, device=device, hdu=hdu, unit=unit)
+    if combine_uncertainty_function is not None:  # the generic path: a Combiner in memory
+        if method not in METHODS:
+            raise ValueError(f"unrecognised combine method {method!r}: method must be one of "
+                             f"{', '.join(map(repr, METHODS))}")
+        combiner = _combiner_for(img_list, **options)
+        frame, like = combiner._combine_frame(method, None, None, combine_uncertainty_function,
+                                              None)
+    else:
+        frame, like = combine_frame(img_list, method, progress=progress, client=client,
+                                    **options)
+    if output_file is not None:
+        _write_output(frame, like, output_file, overwrite_output)
+    return give_back(frame, "frame" if like is None else "ccddata", like)
+
+
+def _write_output(frame, like, output_file, overwrite):
+    """Write the result; say which meta values FITS could not hold (they stay in the CCDData)."""
+    if like is not None:
+        dropped = []
+        ccddata_header(like, dropped)
+        if dropped:
+            warnings.warn(f"{output_file}: the first image's meta values under "
+                          f"{', '.join(map(repr, dropped))} cannot be written to a FITS header "
+                          "and were left out of the file (the returned CCDData keeps them)",
+                          UserWarning, stacklevel=3)
+    frame.write(output_file, overwrite=overwrite)
+
+
+def _combiner_for(frames, *, weights, scale, mem_limit, clip_extrema, nlow, nhigh, minmax_clip,
+                  minmax_clip_min, minmax_clip_max, sigma_clip, sigma_clip_low_thresh,
+                  sigma_clip_high_thresh, sigma_clip_func, sigma_clip_dev_func, maxiters, dtype,
+                  device, hdu, unit):
+    """A Combiner holding the whole stack, with combine's options applied (its generic path)."""
+    if hdu is not None or unit is not None:
+        raise TypeError("combine_uncertainty_function works on frames in memory; read FITS "
+                        "files with hdu= or unit= first")
+    combiner = Combiner(frames, dtype=dtype, device=device)
+    if weights is not None:
+        combiner.weights = weights
+    if scale is not None:
+        combiner._scaling = _scale_factors(scale, combiner._source, combiner.dtype)
+    if clip_extrema:
+        combiner.clip_extrema(nlow, nhigh)
+    if minmax_clip:
+        combiner.minmax_clipping(minmax_clip_min, minmax_clip_max)
+    if sigma_clip:
+        combiner.sigma_clipping(sigma_clip_low_thresh, sigma_clip_high_thresh,
+                                sigma_clip_func, sigma_clip_dev_func, maxiters)
+    return combiner
+
+
+def combine_frame(frames, method="average", *, weights=None, scale=None, mem_limit=None,
+                  clip_extrema=False, nlow=1, nhigh=1,
+                  minmax_clip=False, minmax_clip_min=None, minmax_clip_max=None,
+                  sigma_clip=False, sigma_clip_low_thresh=3, sigma_clip_high_thresh=3,
+                  sigma_clip_func="mean", sigma_clip_dev_func="std", maxiters=1,
+                  dtype=None, device=None, hdu=None, unit=None, progress=None, client=None):
+    """:func:`combine`'s work: (the result as a Frame, the first input if it was a CCDData)."""
     if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
+        raise ValueError(f"unrecognised combine method {method!r}: method must be one of "
+                         f"{', '.join(map(repr, METHODS))}")
     dtype = DEFAULT_DTYPE if dtype is None else np.dtype(dtype)
     source = _open(frames, device, hdu, unit, progress)
     try:
@@ -574,10 +656,8 @@ def combine(frames, method="average", *, weights=None, scale=None, mem_limit=Non
     history = dict(method=method, nframes=source.n,
                    scale=scale if isinstance(scale, str) else scale is not None,
                    weights=weights is not None, **_history_of(rejection))
-    result = _result(value, uncertainty, nkept, source, backend, dtype, history)
-    if output_file is not None:
-        result.write(output_file, overwrite=overwrite_output)
-    return result
+    return _result(value, uncertainty, nkept, source, backend, dtype, history), getattr(
+        source, "like", None)
 
 
 def combine_band(source, start, stop, weights, *, dtype, factors, method, rejection,
@@ -663,6 +743,19 @@ class Combiner:
         self.mask = ~xp.isfinite(self.data) if mask is None else mask | ~xp.isfinite(self.data)
         self._weights = None
         self._scaling = None
+        self._like = getattr(self._source, "like", None)
+
+    @property
+    def data_arr(self):
+        """The stack as a NumPy masked array (True = rejected): ccdproc's ``data_arr``.
+
+        On the CPU a view: changing its values or its mask changes :attr:`data`
+        and :attr:`mask`. On the GPU a host copy (read it, do not write it).
+        """
+        if self.backend.device == "cpu":
+            return np.ma.MaskedArray(self.data, mask=self.mask, copy=False)
+        return np.ma.MaskedArray(self.backend.to_numpy(self.data),
+                                 mask=self.backend.to_numpy(self.mask))
 
     @property
     def weights(self):
@@ -670,6 +763,10 @@ class Combiner:
 
     @weights.setter
     def weights(self, value):
+        if value is not None and getattr(value, "ndim", 1 if isinstance(value, (list, tuple))
+                                         else 0) == 0:
+            raise TypeError(f"weights must be an array, (N,) or (N, ny, nx); got "
+                            f"{type(value).__name__}")
         self._weights = _weights(value, self._source, self.backend)
 
     @property
@@ -681,6 +778,10 @@ class Combiner:
         if isinstance(value, str):
             raise TypeError("Combiner.scaling takes multipliers or a callable; for "
                             "scale='mode'/'median'/'mean' use gpucal.combine")
+        if value is not None and not callable(value) and getattr(
+                value, "ndim", 1 if isinstance(value, (list, tuple)) else 0) == 0:
+            raise TypeError(f"scaling must be a callable or one multiplier per frame; got "
+                            f"{type(value).__name__}")
         self._scaling = _scale_factors(value, _ArraySource(self.data), self.dtype)
 
     def _scaled(self, factors=None):
@@ -719,26 +820,90 @@ class Combiner:
         lo, hi = self.backend.stack_sigma_bounds(x, xp.isfinite(x), **sigma)
         self.mask |= ~((x >= lo) & (x <= hi))
 
-    def _combine(self, method, scale_to, custom):
-        if any(f is not None for f in custom):
-            raise TypeError("gpucal's Combiner computes ccdproc's default statistics; custom "
-                            "combination or uncertainty functions are not supported")
+    def _combine_frame(self, method, scale_to, func, uncertainty_func, sum_func):
+        """(Frame, CCDData the inputs began with or None): the fast path, and the generic
+        one for user functions."""
+        factors = None if scale_to is None else _scale_factors(
+            scale_to, _ArraySource(self.data), self.dtype)
+        x = self._scaled(factors)
         value, uncertainty, nkept = self.backend.stack_reduce(
-            self._scaled(None if scale_to is None else _scale_factors(
-                scale_to, _ArraySource(self.data), self.dtype)),
-            ~self.mask, method, None if method == "median" else self._weights)
+            x, ~self.mask, method, None if method == "median" else self._weights)
+        if any(f is not None for f in (func, uncertainty_func, sum_func)):
+            value, uncertainty = self._generic(method, x, nkept, value, uncertainty, func,
+                                               uncertainty_func, sum_func)
+        history = dict(method=method, nframes=len(self.data), combiner=True,
+                       user_functions=", ".join(getattr(f, "__name__", "callable") for f in
+                                                (func, uncertainty_func, sum_func)
+                                                if f is not None) or None)
         return _result(value, uncertainty, nkept, self._source, self.backend, self.dtype,
-                       dict(method=method, nframes=len(self.data), combiner=True))
+                       history), self._like
+
+    def _generic(self, method, x, nkept, value, uncertainty, func, uncertainty_func, sum_func):
+        """ccdproc's combination with user functions, called on the whole stack.
+
+        The functions get what ccdproc 2.5.1 gives them: a combination function
+        a NumPy masked array of the (scaled) stack; an uncertainty function the
+        same when a combination function was given too, else the stack with
+        rejected values as NaN. On the GPU CuPy has no masked arrays: every
+        function gets the CuPy stack with rejected values as NaN (use NaN-aware
+        functions, e.g. ``cupy.nanmedian``; ``np.*`` functions dispatch to CuPy).
+        The uncertainty is divided by √n (and multiplied by n for "sum"), n the
+        values kept.
+        """
+        xp = self.backend.xp
+        with_nan = xp.where(self.mask, xp.nan, x)
+        wrapped = (np.ma.MaskedArray(x, mask=self.mask) if self.backend.device == "cpu"
+                   else with_nan)
+
+        def plain(v):
+            return xp.asarray(np.ma.getdata(v) if isinstance(v, np.ma.MaskedArray) else v,
+                              dtype=np.float64)
+
+        w = self._weights
+        if w is not None and w.ndim == 1:
+            w = w[:, None, None]
+        if w is not None and method != "median" and sum_func is not None:
+            total = plain(sum_func((wrapped if func is not None else with_nan) * w, axis=0))
+            value = total if method == "sum" else total / plain(sum_func(
+                xp.broadcast_to(w, x.shape), axis=0))
+        elif func is not None and (method == "median" or w is None):
+            value = plain(func(wrapped, axis=0))
+        if uncertainty_func is not None:
+            n = nkept.astype(np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                uncertainty = plain(uncertainty_func(wrapped if func is not None else with_nan,
+                                                     axis=0)) / xp.sqrt(n)
+                if method == "sum":
+                    uncertainty = uncertainty * n
+        return value, uncertainty
+
+    def _combine(self, method, scale_to, func, uncertainty_func, sum_func=None):
+        frame, like = self._combine_frame(method, scale_to, func, uncertainty_func, sum_func)
+        return give_back(frame, "frame" if like is None else "ccddata", like)
 
     def median_combine(self, median_func=None, scale_to=None, uncertainty_func=None):
-        """Median of the kept values; uncertainty 1.4826·MAD/√n."""
-        return self._combine("median", scale_to, (median_func, uncertainty_func))
+        """Median of the kept values; uncertainty 1.4826·MAD/√n.
+
+        `median_func` and `uncertainty_func` (called as ``f(stack, axis=0)``)
+        replace the statistics, as in ccdproc; they run on the generic path
+        (see :meth:`_generic` for what they are given). The result is a
+        CCDData when the frames were CCDData, else a Frame.
+        """
+        return self._combine("median", scale_to, median_func, uncertainty_func)
 
     def average_combine(self, scale_func=None, scale_to=None, uncertainty_func=None,
                         sum_func=None):
-        """Mean (weighted by :attr:`weights`) of the kept values; uncertainty std/√n."""
-        return self._combine("average", scale_to, (scale_func, uncertainty_func, sum_func))
+        """Mean (weighted by :attr:`weights`) of the kept values; uncertainty std/√n.
+
+        `scale_func` (the mean), `sum_func` (sums with weights) and
+        `uncertainty_func` replace the statistics, as in ccdproc (generic path).
+        """
+        return self._combine("average", scale_to, scale_func, uncertainty_func, sum_func)
 
     def sum_combine(self, sum_func=None, scale_to=None, uncertainty_func=None):
-        """Sum (weighted by :attr:`weights`) of the kept values; uncertainty std·√n."""
-        return self._combine("sum", scale_to, (sum_func, uncertainty_func))
+        """Sum (weighted by :attr:`weights`) of the kept values; uncertainty std·√n.
+
+        `sum_func` and `uncertainty_func` replace the statistics, as in ccdproc
+        (generic path).
+        """
+        return self._combine("sum", scale_to, sum_func, uncertainty_func, sum_func)

@@ -12,11 +12,12 @@ import warnings
 
 import numpy as np
 from astropy import units as u
+from astropy.utils.exceptions import AstropyDeprecationWarning
 
 from . import lacosmic
 from ._dtype import refuse_complex
 from ._image import is_ccddata
-from ._operands import as_frame, check_square, give_back
+from ._operands import as_frame, check_square, give_back, logged
 from .backend import get_backend
 from .flags import MaskFlag
 from .frame import Frame
@@ -76,6 +77,9 @@ def _image_like(backend, value, name, shape):
     """An optional per-pixel input of `indat`'s shape (or one frame's): as (N, ny, nx)."""
     if value is None:
         return None
+    if getattr(value, "ndim", 0) == 0:  # a number where an image belongs (ccdproc: TypeError)
+        raise TypeError(f"{name} must be an array of the image's shape; got "
+                        f"{type(value).__name__}")
     value = backend.asarray(value)
     refuse_complex(value.dtype, name)
     if value.shape not in (shape, shape[-2:]):
@@ -398,8 +402,9 @@ def _check_units(unit, gain, readnoise):
     return gain
 
 
+@logged
 def cosmicray_lacosmic(ccd, sigclip=4.5, sigfrac=0.3, objlim=5.0, gain=1.0, readnoise=6.5,
-                       satlevel=65535.0, pssl=0.0, niter=4, sepmed=True, cleantype="meanmask",
+                       satlevel=65535.0, pssl=None, niter=4, sepmed=True, cleantype="meanmask",
                        fsmode="median", psfmodel="gauss", psffwhm=2.5, psfsize=7, psfk=None,
                        psfbeta=4.765, verbose=False, gain_apply=True, inbkg=None, invar=None):
     """Find and clean cosmic rays in a frame: ccdproc's ``cosmicray_lacosmic``.
@@ -417,8 +422,9 @@ def cosmicray_lacosmic(ccd, sigclip=4.5, sigfrac=0.3, objlim=5.0, gain=1.0, read
         A number is in electron / adu.
     readnoise : float or Quantity, default 6.5
         A number is in electrons.
-    pssl : float, default 0.0
-        A sky level subtracted earlier (deprecated in ccdproc): added back for
+    pssl : float, optional
+        A sky level subtracted earlier (deprecated in ccdproc: giving it warns
+        with ccdproc's AstropyDeprecationWarning; use `inbkg`): added back for
         the detection, subtracted again from the result. Not with `inbkg` or
         `invar`.
     gain_apply : bool, default True
@@ -465,6 +471,14 @@ psfsize, psfk, psfbeta, verbose, inbkg, invar
     >>> out.unit, MaskFlag(int(out.mask[20, 30]))
     (Unit("electron"), <MaskFlag.COSMIC_RAY: 16>)
     """
+    if pssl is not None:
+        warnings.warn('"pssl" was deprecated in ccdproc 2.3.0 and will be removed in ccdproc '
+                      "3.0: use inbkg instead to have the background removed during "
+                      "detection", AstropyDeprecationWarning, stacklevel=2)
+    pssl = 0.0 if pssl is None else pssl
+    if not (isinstance(ccd, Frame) or is_ccddata(ccd) or hasattr(ccd, "__array__")
+            or hasattr(ccd, "__cuda_array_interface__")):
+        raise TypeError(f"ccd: expected a Frame, CCDData or array; got {type(ccd).__name__}")
     gain = gain if isinstance(gain, u.Quantity) else gain * u.electron / u.adu
     readnoise = readnoise if isinstance(readnoise, u.Quantity) else readnoise * u.electron
     if pssl != 0 and (inbkg is not None or invar is not None):
@@ -500,4 +514,4 @@ psfsize, psfk, psfbeta, verbose, inbkg, invar
                 sigfrac=sigfrac, objlim=objlim, gain=gain.value, readnoise=readnoise.value,
                 satlevel=satlevel, niter=niter, sepmed=sepmed, cleantype=cleantype,
                 fsmode=fsmode, ncosmic=int(crmask.sum()))
-    return give_back(out, kind)
+    return give_back(out, kind, ccd)

@@ -56,3 +56,8 @@ def require_pixels(shape, what):
     """
     if 0 in tuple(shape):
         raise FrameError(f"{what} has no pixels (shape {tuple(shape)})")
+
+
+class FrameTypeError(FrameError, TypeError):
+    """Inputs of the wrong kind for a step (frames of different shapes or units, something
+    that is not a list of images): a FrameError, and the TypeError ccdproc raises."""

@@ -1,5 +1,7 @@
 """`Frame`: one CCD image with its mask, uncertainty, header and unit, on either device."""
 
+import warnings
+
 import numpy as np
 from astropy import units as u
 from astropy.io import fits
@@ -25,9 +27,35 @@ def _as_header(header):
         raise FrameError(f"header: cannot be made into a FITS header ({exc})") from None
 
 
-def ccddata_header(ccd):
-    """A CCDData's meta as a FITS header, its WCS merged in (no data are touched)."""
-    header = _as_header(ccd.meta)
+def meta_header(meta, dropped=None):
+    """A CCDData's meta (a Header or any mapping) as a FITS header, leniently.
+
+    ccdproc passes any meta through; what FITS cannot hold (lists, dicts, keys
+    that are not strings) is left out of the header here and, when `dropped` is
+    a list, its keys appended to it. The CCDData results keep the original meta
+    (:func:`gpucal._operands.give_back`); only a FITS file written from the
+    header loses those values, and says so.
+    """
+    if meta is None or isinstance(meta, fits.Header):
+        return _as_header(meta)
+    header = fits.Header()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fits.verify.VerifyWarning)  # long keys: HIERARCH
+        for key, value in dict(meta).items():
+            try:
+                header[key] = value
+            except (TypeError, ValueError, KeyError):
+                if dropped is not None:
+                    dropped.append(key)
+    return header
+
+
+def ccddata_header(ccd, dropped=None):
+    """A CCDData's meta as a FITS header, its WCS merged in (no data are touched).
+
+    Meta values FITS cannot hold are left out (see :func:`meta_header`).
+    """
+    header = meta_header(ccd.meta, dropped)
     if ccd.wcs is not None:
         header.update(ccd.wcs.to_header(relax=True))
     return header

@@ -612,7 +612,7 @@ def write_fits(path, data, header, *, mask=None, uncertainty=None, unit=None,
                          f"got {compress!r}")
     path = os.fspath(path)
     if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
     hdr = _clean_header(header)
     if unit is not None:  # '' for dimensionless: CCDData.read needs a BUNIT
         hdr["BUNIT"] = u.Unit(unit).to_string()

@@ -9,7 +9,7 @@ the exposure time where it matters, HISTORY and the robust statistics of
 
 from ._operands import exposure_seconds
 from .calibrate import ccd_process
-from .combine import combine
+from .combine import combine_frame
 from .frame import Frame
 from .provenance import add_history
 from .robust import add_robust_stats, robust_stats
@@ -45,7 +45,7 @@ def _finish(master, imagetyp, output_file, overwrite):
 
 def _combine(frames, combine_kwargs, **fixed):
     kwargs = {**MASTER_COMBINE, **combine_kwargs, **fixed}
-    return combine(frames, **kwargs)
+    return combine_frame(frames, **kwargs)[0]
 
 
 def make_master_bias(frames, *, output_file=None, overwrite=False, device=None, unit=None,
