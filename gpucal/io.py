@@ -126,6 +126,18 @@ def _no_truncation_warning():
 
 
 @contextlib.contextmanager
+def open_fits(path, **kwargs):
+    """``astropy.io.fits.open`` on a file handle gpucal opened itself.
+
+    astropy leaves its own handle open when it finds a file is not FITS ("Empty or corrupt
+    FITS file"); this handle is closed whatever happens. Plain, gzip- and tile-compressed
+    files are read alike.
+    """
+    with open(path, "rb") as f, fits.open(f, **kwargs) as hdul:
+        yield hdul
+
+
+@contextlib.contextmanager
 def _reading(path):
     """Turn what astropy or NumPy raise on a damaged file into a FrameError naming it."""
     try:
@@ -286,7 +298,7 @@ def raw_unit(paths, hdu=None):
     without, units = 0, set()
     for path in paths:
         try:
-            with _no_truncation_warning(), fits.open(path, lazy_load_hdus=True) as hdul:
+            with _no_truncation_warning(), open_fits(path, lazy_load_hdus=True) as hdul:
                 header = pick_hdu(hdul, hdu, path).header
                 unit = parse_unit(header.get("BUNIT", hdul[0].header.get("BUNIT", "")))
         except Exception:  # not FITS, no image, no such unit...: reading says it clearly
@@ -370,7 +382,7 @@ def read_fits(path, hdu=None, *, unit=None, dtype=np.float32):
     """
     path = os.fspath(path)
     _check_file(path)
-    with _reading(path), fits.open(path, memmap=False) as hdul:
+    with _reading(path), open_fits(path, memmap=False) as hdul:
         image = _locate(hdul, hdu, path, unit)
         data = _pixels(image)
         mask_ext, uncert_ext = ((h.data, h.header.copy()) if h is not None else None
@@ -498,7 +510,7 @@ class FitsStack:
 
     def __init__(self, paths, hdu=None, *, unit=None):
         self.paths = [os.fspath(p) for p in paths]
-        self._files, self._copies, self.images = [], [], []
+        self._files, self._handles, self._copies, self.images = [], [], [], []
         try:
             for path in self.paths:
                 _check_file(path)
@@ -506,7 +518,8 @@ class FitsStack:
                 if copy is not None:
                     self._copies.append(copy)
                 with _reading(path):
-                    self._files.append(fits.open(path if copy is None else copy, memmap=False))
+                    self._handles.append(open(path, "rb") if copy is None else copy)
+                    self._files.append(fits.open(self._handles[-1], memmap=False))
                     self.images.append(_locate(self._files[-1], hdu, path, unit))
         except BaseException:
             self.close()
@@ -540,9 +553,9 @@ class FitsStack:
 
     def close(self):
         """Close the files and free the temporary copies of compressed ones."""
-        for f in self._files + self._copies:
+        for f in self._files + self._handles + self._copies:  # closing twice does nothing
             f.close()
-        self._files, self._copies = [], []
+        self._files, self._handles, self._copies = [], [], []
 
     def __enter__(self):
         return self

@@ -14,10 +14,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from astropy.io import fits
 
 from ..errors import FrameError
-from ..io import pick_hdu
+from ..io import open_fits, pick_hdu
 from . import headers as hdr
 from .config import InstrumentConfig
 
@@ -133,7 +132,7 @@ def _read(path, relative, config):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            with fits.open(path, lazy_load_hdus=True) as hdul:
+            with open_fits(path, lazy_load_hdus=True) as hdul:
                 # The HDU gpucal.io reads by default; its header completed by the primary's.
                 try:
                     image = pick_hdu(hdul, None, path)
