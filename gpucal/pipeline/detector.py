@@ -43,16 +43,13 @@ def _measure(frames, config, device):
     by_filter = defaultdict(list)
     for f in (f for f in frames if f.kind == "flat"):
         by_filter[f.signature].append(f)
+    noise = measure_detector([], biases)  # the read noise needs the biases alone
     gains, pairs = [], 0
     for group in by_filter.values():  # pairs of one filter: the same illumination pattern
         m = measure_detector(_arrays(group, config, device, flats=True), biases)
         if m.gain is not None:
             gains.append((m.gain, m.gain_err))
             pairs += m.n_flat_pairs
-        readnoise = (m.readnoise_adu, m.readnoise_adu_err, m.n_bias_pairs)
-    if not by_filter:
-        m = measure_detector([], biases)
-        readnoise = (m.readnoise_adu, m.readnoise_adu_err, m.n_bias_pairs)
     gain = Sourced(None, f"none: no pair of unsaturated flats at similar level and a bias "
                          f"({sum(map(len, by_filter.values()))} flats, {len(biases)} biases)")
     if gains:
@@ -62,9 +59,11 @@ def _measure(frames, config, device):
         value = sum(w * g for w, (g, _) in zip(weights, gains)) / sum(weights)
         error = (1 / sum(weights)) ** 0.5 if all(weights) and any(e for _, e in gains) else None
         gain = Sourced(value, f"measured: {pairs} flat pair{'s' * (pairs != 1)}", error)
-    rn, rn_err, n = readnoise
-    rn_adu = Sourced(None, f"none: fewer than 2 biases ({len(biases)})") if rn is None else \
-        Sourced(rn, f"measured: {n} bias pair{'s' * (n != 1)}", rn_err)
+    n = noise.n_bias_pairs
+    rn_adu = Sourced(None, f"none: fewer than 2 biases ({len(biases)})") \
+        if noise.readnoise_adu is None else \
+        Sourced(noise.readnoise_adu, f"measured: {n} bias pair{'s' * (n != 1)}",
+                noise.readnoise_adu_err)
     return {"gain": gain, "readnoise_adu": rn_adu}
 
 
