@@ -32,10 +32,10 @@ from ..io import TEMPORARY_NAME
 from ..progress import ProgressBar
 from .config import CALIBRATIONS, InstrumentConfig, load_config
 from .detector import complete
-from .plan import MasterTask, ScienceTask, make_plan
+from .plan import make_plan
 from .scan import scan
-from .results import DB_NAME, Record, ResultsDB, damaged, now, file_checksum
-from .tasks import dependencies, embedded_record, run_task, task_record
+from .results import DB_NAME, Record, ResultsDB, damaged, file_checksum, file_times, now
+from .tasks import dependencies, embedded_record, raw_inputs, run_task, task_record
 
 __all__ = ["SerialExecutor", "Summary", "ThreadExecutor", "execute", "lock", "plan_reduction",
            "reduce"]
@@ -252,14 +252,12 @@ def _stale(db, task):
         return "its inputs or parameters changed"
     if not db.done(task.output):
         return "its file is missing or changed on disk"
-    raws = task.inputs if isinstance(task, MasterTask) else (task.path,) \
-        if isinstance(task, ScienceTask) else ()
     stamps = dict(rec.stamps)
-    for path in raws:
+    for path in raw_inputs(task):
         why = _raw_changed(path, stamps.get(path))
         if why:
             return why
-        stamps[path] = [*_stat(path), stamps[path][2]]
+        stamps[path] = [*file_times(path), stamps[path][2]]
     if stamps != rec.stamps:  # touched but unchanged: remember the new times
         db.record(replace(rec, stamps=stamps))
     used = {c["path"]: c.get("checksum") for c in rec.calibrations.values()}
@@ -272,18 +270,13 @@ def _stale(db, task):
     return ""
 
 
-def _stat(path):
-    st = os.stat(path)
-    return st.st_size, st.st_mtime_ns
-
-
 def _raw_changed(path, stamp):
     """Why the raw file at `path` is not what `stamp` ([size, mtime_ns, checksum]) recorded."""
     name = os.path.basename(path)
     if stamp is None:
         return f"no record of what its raw frame {name} was"
     try:
-        if list(_stat(path)) == stamp[:2]:
+        if file_times(path) == stamp[:2]:
             return ""
         return "" if file_checksum(path) == stamp[2] else f"its raw frame {name} changed"
     except OSError:

@@ -56,11 +56,16 @@ def _plain(value):
     return str(value)
 
 
+def file_times(path):
+    """``[size, mtime_ns]`` of a file: when they are unchanged, so is the file (taken as)."""
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns]
+
+
 def file_stamp(path):
     """``[size, mtime_ns, SHA-256]`` of a file: what a product records of each raw input."""
-    before = os.stat(path)
-    checksum = file_checksum(path)
-    return [before.st_size, before.st_mtime_ns, checksum]
+    times = file_times(path)  # before the read: a change during it shows next time
+    return [*times, file_checksum(path)]
 
 
 def file_checksum(path):

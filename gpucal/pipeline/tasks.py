@@ -311,6 +311,13 @@ def _parameters(task):
     return {**task.parameters, "readout": task.readout.record()}
 
 
+def raw_inputs(task):
+    """The raw files a task reads: a master's frames, a science frame; none for a mask."""
+    if isinstance(task, MaskTask):
+        return ()
+    return task.inputs if isinstance(task, MasterTask) else (task.path,)
+
+
 def task_record(task, **fields):
     """The Record of `task` with `fields` (status, stats...) filled in."""
     if isinstance(task, MaskTask):
@@ -318,8 +325,7 @@ def task_record(task, **fields):
     else:
         base = dict(kind="science" if isinstance(task, ScienceTask) else task.kind,
                     night=task.night, signature=dict(task.signature), mjd=task.mjd,
-                    exptime=task.exptime,
-                    inputs=task.inputs if isinstance(task, MasterTask) else (task.path,))
+                    exptime=task.exptime, inputs=raw_inputs(task))
     return Record(task.output, parameters=_parameters(task), **base, **fields)
 
 
@@ -343,8 +349,7 @@ def run_task(task, out_dir, config, device="cpu"):
     out_dir = Path(out_dir)
     try:
         # What the raw inputs were when read: a later change of any of them remakes this.
-        raws = () if isinstance(task, MaskTask) else \
-            task.inputs if isinstance(task, MasterTask) else (task.path,)
+        raws = raw_inputs(task)
         stamps = {path: file_stamp(path) for path in raws}
         if isinstance(task, MaskTask):
             mask, flag, what, stats = _mask(task, out_dir, config, device)
