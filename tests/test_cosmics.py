@@ -465,3 +465,23 @@ def test_cosmicray_lacosmic_checks_units(science):
         warnings.simplefilter("error")  # electrons, gain 1: consistent, no warning
         out = cosmicray_lacosmic(CCDData(image, unit="electron"), readnoise=5.0)
     assert out.unit == u.electron
+
+
+@pytest.mark.parametrize("shape", [(2, 96, 128), (1, 100, 77)])
+def test_windows_take_exactly_the_tiles_within_reach(backend, shape):
+    """The tiles Windows picks are those the (2 reach + 1)² box dilation of the mask touches
+    (computed 8 columns at a time, see lacosmic._near_tiles), at every reach and shape."""
+    from scipy.ndimage import binary_dilation
+    rng = np.random.default_rng(shape[-1])
+    mask = rng.random(shape) < 0.002
+    mask[0, -1, -1] = mask[-1, 0, 5] = True  # corners and edges
+    n, ny, nx = shape
+    nby, nbx = -(-ny // 16), -(-nx // 16)
+    for reach in (0, 1, 7, 8, 9, 13, 16, 21):
+        grown = np.stack([binary_dilation(m, np.ones((2 * reach + 1,) * 2, bool)) if reach
+                          else m for m in mask])
+        padded = np.zeros((n, nby * 16, nbx * 16), bool)
+        padded[:, :ny, :nx] = grown
+        expected = padded.reshape(n, nby, 16, nbx, 16).any(axis=(2, 4))
+        got = lacosmic._near_tiles(backend.xp, backend.asarray(mask), reach, 16)
+        np.testing.assert_array_equal(backend.to_numpy(got), expected, err_msg=f"reach {reach}")
