@@ -25,6 +25,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -559,6 +560,119 @@ PyObject* py_rank_rows(PyObject*, PyObject* args) {
     return result;
 }
 
+// ---- small-window medians (cpu_fallback.medians): a selection network over column blocks ----
+//
+// L.A.Cosmic's 3..9-wide medians: every window value of kBlock output pixels is copied into
+// its own short array and the network's compare-exchanges (given by medians.py, which owns
+// it) run over those arrays: loops the compiler vectorises, on data that stay in L1. The
+// minimum and maximum pick `b` on ties, as NumPy's minimum and maximum do, so the results
+// are NumPy's bit for bit (window elements: exact).
+
+constexpr idx kBlock = 256;
+
+struct Exchange {
+    uint8_t i, j, keep_min, keep_max;
+};
+
+// Compiled for AVX-512, AVX2 and the baseline; the loader picks what the CPU has (GCC and
+// Clang on x86-64; elsewhere the baseline only). min and max are exact: the same results.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void run_network(std::vector<float>& v, const std::vector<Exchange>& net, idx n) {
+    for (const Exchange& e : net) {
+        float* a = &v[e.i * kBlock];
+        float* b = &v[e.j * kBlock];
+        if (e.keep_min && e.keep_max) {
+            for (idx t = 0; t < n; ++t) {
+                const float x = a[t], y = b[t];
+                a[t] = x < y ? x : y;
+                b[t] = x > y ? x : y;
+            }
+        } else if (e.keep_min) {
+            for (idx t = 0; t < n; ++t) a[t] = a[t] < b[t] ? a[t] : b[t];
+        } else {
+            for (idx t = 0; t < n; ++t) b[t] = a[t] > b[t] ? a[t] : b[t];
+        }
+    }
+}
+
+// Output rows r0..r1 (interior: h <= r0, r1 <= ny - h) of `frames` images ny × nx; columns
+// h..nx-h. Separable: each row's 1 × size medians, then size × 1 medians of those.
+void median_band(const float* src, float* out, idx frames, idx ny, idx nx, idx size,
+                 bool separable, idx r0, idx r1, const std::vector<Exchange>& net) {
+    const idx h = size / 2, cols = nx - 2 * h, mid = (separable ? size : size * size) / 2;
+    std::vector<float> v((separable ? size : size * size) * kBlock);
+    std::vector<float> rowmed(separable ? (r1 - r0 + 2 * h) * cols : 0);
+    for (idx f = 0; f < frames; ++f) {
+        const float* img = src + f * ny * nx;
+        float* o = out + f * ny * nx;
+        for (idx x0 = 0; x0 < cols; x0 += kBlock) {
+            const idx n = std::min(kBlock, cols - x0);
+            if (separable) {
+                for (idx r = r0 - h; r < r1 + h; ++r) {
+                    for (idx k = 0; k < size; ++k)
+                        std::memcpy(&v[k * kBlock], img + r * nx + x0 + k, n * sizeof(float));
+                    run_network(v, net, n);
+                    std::memcpy(&rowmed[(r - r0 + h) * cols + x0], &v[mid * kBlock],
+                                n * sizeof(float));
+                }
+                for (idx r = r0; r < r1; ++r) {
+                    for (idx k = 0; k < size; ++k)
+                        std::memcpy(&v[k * kBlock], &rowmed[(r - r0 + k) * cols + x0],
+                                    n * sizeof(float));
+                    run_network(v, net, n);
+                    std::memcpy(o + r * nx + h + x0, &v[mid * kBlock], n * sizeof(float));
+                }
+            } else {
+                for (idx r = r0; r < r1; ++r) {
+                    for (idx dy = 0; dy < size; ++dy)
+                        for (idx dx = 0; dx < size; ++dx)
+                            std::memcpy(&v[(dy * size + dx) * kBlock],
+                                        img + (r - h + dy) * nx + x0 + dx, n * sizeof(float));
+                    run_network(v, net, n);
+                    std::memcpy(o + r * nx + h + x0, &v[mid * kBlock], n * sizeof(float));
+                }
+            }
+        }
+    }
+}
+
+PyObject* py_median_band(PyObject*, PyObject* args) {
+    Py_buffer src, out, net_buf;
+    Py_ssize_t frames, ny, nx, size, r0, r1;
+    int separable;
+    if (!PyArg_ParseTuple(args, "y*w*nnnnpnny*", &src, &out, &frames, &ny, &nx, &size,
+                          &separable, &r0, &r1, &net_buf))
+        return nullptr;
+    PyObject* result = nullptr;
+    const idx h = size / 2, values = separable ? size : size * size;
+    std::vector<Exchange> net(net_buf.len / 4);
+    if (!net.empty()) std::memcpy(net.data(), net_buf.buf, net.size() * 4);
+    bool bad_net = net_buf.len % 4 != 0;
+    for (const Exchange& e : net) bad_net |= e.i >= values || e.j >= values;
+    if (frames < 0 || size < 3 || size % 2 == 0 || size > 9 || ny <= 2 * h || nx <= 2 * h ||
+        r0 < h || r1 > ny - h || r0 > r1 || bad_net) {
+        PyErr_SetString(PyExc_ValueError, "median_band: bad shape, size, row range or network");
+    } else if (src.len != frames * ny * nx * 4 || out.len != src.len) {
+        PyErr_SetString(PyExc_ValueError, "median_band: buffer sizes do not match the shape");
+    } else {
+        bool oom = false;
+        Py_BEGIN_ALLOW_THREADS
+        try {
+            median_band(static_cast<const float*>(src.buf), static_cast<float*>(out.buf), frames,
+                        ny, nx, size, separable, r0, r1, net);
+        } catch (const std::bad_alloc&) {
+            oom = true;
+        }
+        Py_END_ALLOW_THREADS
+        if (oom) PyErr_NoMemory();
+        else result = Py_NewRef(Py_None);
+    }
+    for (Py_buffer* b : {&src, &out, &net_buf}) PyBuffer_Release(b);
+    return result;
+}
+
 PyMethodDef methods[] = {
     {"rank_rows", py_rank_rows, METH_VARARGS,
      "rank_rows(src, out, H, W, h, w, r0, r1, is_double, percentiles): exact windowed "
@@ -569,6 +683,10 @@ PyMethodDef methods[] = {
     {"classify", py_classify, METH_VARARGS,
      "classify(src, q, state, H, W, h, w, r0, r1, p_lo, p_hi, bmin, bmax, lsigma, hsigma, "
      "spread, is_double): the spread test's certain answers (0, 1) and undecided pixels (2)."},
+    {"median_band", py_median_band, METH_VARARGS,
+     "median_band(src, out, frames, ny, nx, size, separable, r0, r1, network): small-window "
+     "medians of output rows r0..r1 through the selection network (bytes: i, j, keep_min, "
+     "keep_max per compare-exchange)."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyModuleDef module = {PyModuleDef_HEAD_INIT, "_rankfilter",

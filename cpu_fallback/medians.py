@@ -16,12 +16,16 @@ network pruned to the compare-exchanges the middle output depends on — applied
 with ``minimum``/``maximum`` to whole rows at once, band by band so the
 operands stay in cache. The network is exact by construction, has no
 data-dependent branches and vectorises; for 9 values it costs 40 operations.
+Where the install compiled ``_rankfilter``, the same network runs there over
+blocks of 256 columns held in L1 (``median_band``): 5-10x fewer passes over memory
+and no Python call per band and operation; the NumPy path is its oracle.
 """
 
 import functools
 
 import numpy as np
 
+from . import filters
 from .threads import run_all
 
 FULL_SIZES = (3, 5, 7)
@@ -29,6 +33,9 @@ SEPARABLE_SIZES = (3, 5, 7, 9)
 #: Values (rows × columns) of one band: small enough for the network's operands to
 #: stay in L2 (measured on 2048²: 16 rows run 10x faster than whole images).
 BAND_VALUES = 1 << 15
+#: The compiled path keeps its working set in L1 whatever the band: bands as large as
+#: still split a frame among threads (the separable median redoes 2h rows per band).
+COMPILED_BAND_VALUES = 1 << 18
 
 
 def check_arguments(image, size, separable):
@@ -89,6 +96,12 @@ def selection_network(n):
     return tuple(reversed(network))
 
 
+@functools.cache
+def _network_bytes(n):
+    """selection_network(n) as the compiled median_band takes it: 4 bytes per exchange."""
+    return bytes(b for exchange in selection_network(n) for b in exchange)
+
+
 def network_median(xp, values):
     """Elementwise median of a list of equally shaped arrays (odd length); consumes the list."""
     v = list(values)
@@ -101,8 +114,13 @@ def network_median(xp, values):
     return v[len(v) // 2]
 
 
-def _band_median(image, out, size, separable, r0, r1):
-    """Write the medians of output rows r0..r1 (all interior) of frames (..., ny, nx) into out."""
+def _band_median(image, out, size, separable, r0, r1, compiled):
+    """Write the medians of output rows r0..r1 (all interior) of frames (n, ny, nx) into out."""
+    if compiled:
+        n, ny, nx = image.shape
+        filters._rankfilter.median_band(image, out, n, ny, nx, size, separable, r0, r1,
+                                        _network_bytes(size * (1 if separable else size)))
+        return
     h = size // 2
     nx = image.shape[-1]
     cols = nx - 2 * h
@@ -116,7 +134,7 @@ def _band_median(image, out, size, separable, r0, r1):
     out[..., r0:r1, h:nx - h] = network_median(np, windows)
 
 
-def median_filter(images, size, separable=False, *, threads=1):
+def median_filter(images, size, separable=False, *, threads=1, compiled=None):
     """astroscrappy's (separable) median filter of each frame of a float32 array.
 
     Parameters
@@ -128,7 +146,10 @@ def median_filter(images, size, separable=False, *, threads=1):
     separable : bool
         Rows then columns (astroscrappy's ``sepmedfilt``) instead of the full window.
     threads : int
-        Row bands computed at once (NumPy releases the GIL in minimum/maximum).
+        Row bands computed at once (NumPy and the compiled module release the GIL).
+    compiled : bool, optional
+        Run the compiled ``_rankfilter.median_band`` (True needs it built) or the
+        NumPy network (False); default: compiled where it was built.
 
     Returns
     -------
@@ -146,10 +167,12 @@ def median_filter(images, size, separable=False, *, threads=1):
     frames_in = images.reshape(-1, ny, nx)
     frames_out = out.reshape(-1, ny, nx)
     n = frames_in.shape[0]
-    group = max(1, BAND_VALUES // (ny * nx))  # small frames (windows) go several at a time
-    step = max(1, BAND_VALUES // (nx * group))
+    compiled = filters._use_compiled(compiled)
+    band = COMPILED_BAND_VALUES if compiled else BAND_VALUES
+    group = max(1, band // (ny * nx))  # small frames (windows) go several at a time
+    step = max(1, band // (nx * group))
     work = [(f, min(f + group, n), r0, min(r0 + step, ny - h))
             for f in range(0, n, group) for r0 in range(h, ny - h, step)]
     run_all(lambda w: _band_median(frames_in[w[0]:w[1]], frames_out[w[0]:w[1]], size,
-                                   separable, w[2], w[3]), work, threads)
+                                   separable, w[2], w[3], compiled), work, threads)
     return out

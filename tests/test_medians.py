@@ -5,7 +5,8 @@
   for the full windows.
 * ``backend.median_filter`` equals ``astroscrappy.utils.medfilt3/5/7`` and
   ``sepmedfilt3/5/7/9`` exactly (on CuPy too where a GPU is present).
-* With a C++ compiler: the kernels' per-pixel code equals cpu_fallback.
+* With a C++ compiler: the kernels' per-pixel code equals cpu_fallback, and so does the
+  compiled median_band.
 * Where CuPy finds NVRTC (no GPU needed): the CUDA source compiles.
 """
 
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 from _helpers import build_host_harness, compile_with_nvrtc, cuda_source
 
-from cpu_fallback import medians
+from cpu_fallback import filters, medians
 
 MODES = [(size, False) for size in medians.FULL_SIZES] + \
         [(size, True) for size in medians.SEPARABLE_SIZES]
@@ -108,6 +109,21 @@ def test_equals_astroscrappy(backend, size, separable, ties):
         np.testing.assert_array_equal(got, _astroscrappy(image, size, separable),
                                       err_msg=f"shape {shape}")
         np.testing.assert_array_equal(image, original)  # the input is never written
+
+
+@pytest.mark.skipif(not filters._use_compiled(None), reason="cpu_fallback._rankfilter not built")
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("size,separable", MODES)
+def test_compiled_equals_the_numpy_network(size, separable, ties):
+    """The compiled median_band (blocks of 256 columns, several bands, signed zeros in the
+    ties) is NumPy's network bit for bit, on frames wider than a block and on windows."""
+    for shape in [(2, 67, 600), (40, 21, 21), (1, 300, 257)]:
+        image = _image(shape, seed=size + len(shape), ties=ties)
+        image[0, 1:4, ::3] *= -1  # -0.0 beside 0.0
+        numpy = medians.median_filter(image, size, separable, threads=2, compiled=False)
+        compiled = medians.median_filter(image, size, separable, threads=2, compiled=True)
+        np.testing.assert_array_equal(compiled.view(np.uint32), numpy.view(np.uint32),
+                                      err_msg=f"shape {shape}")
 
 
 @pytest.mark.parametrize("shape", ["thin", "flat", "pixel", "empty", "batch"])
