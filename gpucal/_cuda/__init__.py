@@ -1,4 +1,4 @@
-"""The CuPy backend: the only gpucal module that imports CuPy.
+"""The CuPy backend: the only gpucal code that computes with CuPy.
 
 :class:`CupyBackend` inherits gpucal's backend (:class:`gpucal._xp.Backend`: the
 primitives' contract and NumPy/SciPy implementation, and the methods written once for
