@@ -1,9 +1,10 @@
-"""gpucal's NumPy/SciPy backend: every primitive, the CPU runtime and the GPU oracle.
+"""gpucal's NumPy/SciPy/C++ primitives: the CPU runtime and the GPU kernels' oracle.
 
-Import :mod:`gpucal`, not this package; gpucal picks the backend that matches
-its input arrays.  This package never imports CuPy or gpucal.
+Import :mod:`gpucal`, not this package; gpucal's backends build on
+:class:`NumpyBackend` and pick the one that matches the input arrays. This
+package never imports CuPy or gpucal.
 """
 
-from .backend import BACKEND, NumpyBackend
+from .backend import NumpyBackend
 
-__all__ = ["BACKEND", "NumpyBackend"]
+__all__ = ["NumpyBackend"]

@@ -102,13 +102,13 @@ def _network_bytes(n):
     return bytes(b for exchange in selection_network(n) for b in exchange)
 
 
-def network_median(xp, values):
+def network_median(values):
     """Elementwise median of a list of equally shaped arrays (odd length); consumes the list."""
     v = list(values)
     for i, j, keep_min, keep_max in selection_network(len(v)):
-        low = xp.minimum(v[i], v[j]) if keep_min else None
+        low = np.minimum(v[i], v[j]) if keep_min else None
         if keep_max:
-            v[j] = xp.maximum(v[i], v[j])
+            v[j] = np.maximum(v[i], v[j])
         if keep_min:
             v[i] = low
     return v[len(v) // 2]
@@ -126,12 +126,12 @@ def _band_median(image, out, size, separable, r0, r1, compiled):
     cols = nx - 2 * h
     rows = image[..., r0 - h:r1 + h, :]
     if separable:
-        row_med = network_median(np, [rows[..., k:k + cols] for k in range(size)])
+        row_med = network_median([rows[..., k:k + cols] for k in range(size)])
         windows = [row_med[..., k:k + r1 - r0, :] for k in range(size)]
     else:
         windows = [rows[..., dy:dy + r1 - r0, dx:dx + cols]
                    for dy in range(size) for dx in range(size)]
-    out[..., r0:r1, h:nx - h] = network_median(np, windows)
+    out[..., r0:r1, h:nx - h] = network_median(windows)
 
 
 def median_filter(images, size, separable=False, *, threads=1, compiled=None):

@@ -11,8 +11,9 @@ FLAGS = ("has_sigma", "make_deviation", "disregard_nan", "has_flat_min", "has_fl
 SCALARS = ("readnoise", "deviation_gain", "gain", "flat_scale", "flat_min", "final_gain")
 
 
-def operands(xp, data, sigma, plan, dtype):
-    """(arrays, flat_masked, flags, scalars) for a Plan; absent steps get neutral 0-d values.
+def operands(xp, data, sigma, arithmetic, dtype):
+    """(arrays, flat_masked, flags, scalars) for an Arithmetic (gpucal._xp.arithmetic);
+    absent steps get neutral 0-d values.
 
     Arrays broadcast against the data; flags are int32, scalars of `dtype`.
     """
@@ -26,15 +27,16 @@ def operands(xp, data, sigma, plan, dtype):
             return arr(None), arr(None), arr(None, 1)
         return arr(t.data), arr(t.sigma), arr(t.scale)
 
-    flat = plan.flat
-    arrays = [arr(data), arr(sigma), arr(plan.overscan), *term(plan.bias),
-              *term(plan.dark), arr(None if flat is None else flat.data, 1),
+    a = arithmetic
+    flat = a.flat
+    arrays = [arr(data), arr(sigma), arr(a.overscan), *term(a.bias),
+              *term(a.dark), arr(None if flat is None else flat.data, 1),
               arr(None if flat is None else flat.sigma)]
-    masked = xp.asarray(False if plan.flat_mask is None else plan.flat_mask, bool)
-    flags = [np.int32(v) for v in (sigma is not None, plan.readnoise is not None,
-                                   plan.disregard_nan, plan.flat_min is not None,
+    masked = xp.asarray(False if a.flat_mask is None else a.flat_mask, bool)
+    flags = [np.int32(v) for v in (sigma is not None, a.readnoise is not None,
+                                   a.disregard_nan, a.flat_min is not None,
                                    flat is not None and flat.sigma is not None)]
     scalars = [dtype.type(v) for v in (
-        plan.readnoise or 0, plan.deviation_gain, plan.gain,
-        1 if flat is None else flat.scale, plan.flat_min or 0, plan.final_gain)]
+        a.readnoise or 0, a.deviation_gain, a.gain,
+        1 if flat is None else flat.scale, a.flat_min or 0, a.final_gain)]
     return arrays, masked, flags, scalars

@@ -10,9 +10,8 @@ import sys
 
 import numpy as np
 
-import cpu_fallback
-from cpu_fallback import NumpyBackend as Backend
-
+from . import _xp
+from ._xp import Backend
 from .device import gpu_available, resolve_device
 
 __all__ = ["Backend", "available_backends", "backend_for_device", "get_backend",
@@ -26,7 +25,7 @@ def load_backend(name):
     ``"cupy"`` imports CuPy; it raises GPUUnavailableError where no GPU is usable.
     """
     if name == "numpy":
-        return cpu_fallback.BACKEND
+        return _xp.BACKEND
     if name == "cupy":
         resolve_device("gpu")  # a clear error instead of a CUDA traceback
         from . import _cuda

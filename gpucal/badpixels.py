@@ -1,7 +1,5 @@
 """Bad pixels and columns from a flat (or a ratio of flats): IRAF's ccdmask as ccdproc has it."""
 
-from cpu_fallback.filters import outliers
-
 from ._image import image_data
 
 __all__ = ["ccdmask"]
@@ -129,7 +127,7 @@ def _block_mask(xp, backend, medsub, block, lsigma, hsigma, spread, column_test)
     low, high = backend.block_percentiles(medsub, block, [_LOW_PCT, _HIGH_PCT])
     sig = (high - low) / spread
     sig_pix = xp.repeat(xp.repeat(sig, bl, axis=0), bc, axis=1)[:nl, :nc]
-    bad = outliers(medsub, sig_pix, lsigma, hsigma)
+    bad = backend.outliers(medsub, sig_pix, lsigma, hsigma)
     if not column_test:
         return bad
     good = xp.isfinite(medsub) & ~bad

@@ -5,9 +5,9 @@ StdDevUncertainty propagation, masks OR-ed), and takes a :class:`~gpucal.Frame`,
 an astropy ``CCDData`` or a bare 2-D array. It returns a CCDData for a CCDData
 and a Frame otherwise, on the device of the input; inputs are never modified.
 
-All of them are one routine: :func:`ccd_process` turns its arguments into a
-:class:`cpu_fallback.calibrate.Plan` and the backend applies the whole chain in
-one pass over the pixels — on the GPU one fused kernel, reading the raw frame
+All of them are one routine: :func:`ccd_process` turns its arguments into an
+:class:`~gpucal._xp.arithmetic.Arithmetic` and the backend applies the whole chain
+in one pass over the pixels — on the GPU one fused kernel, reading the raw frame
 once. A list of frames (or a 3-D array) is processed as one batch.
 
 Deliberate differences from ccdproc, each for a result ccdproc gets wrong or
@@ -26,11 +26,10 @@ refuses:
 import numpy as np
 from astropy import units as u
 
-from cpu_fallback.calibrate import Plan, Term
-
 from ._image import is_ccddata
 from ._operands import (as_frame, check_square, exposure_seconds, give_back, logged,
                         positive_seconds, quantity, unit_factor)
+from ._xp.arithmetic import Arithmetic, Term
 from .backend import get_backend
 from .flags import MaskFlag, as_bits
 from .frame import Frame
@@ -118,7 +117,7 @@ def _calibration(image, name, batch):
 
 
 def _term(frame, scale, batch):
-    """A calibration image as a Plan Term in the data's dtype (so both backends compute alike)."""
+    """A calibration image as a Term in the data's dtype (so both backends compute alike)."""
     sigma = frame.uncertainty
     return Term(frame.data.astype(batch.dtype, copy=False),
                 None if sigma is None else sigma.astype(batch.dtype, copy=False), scale)
@@ -303,13 +302,13 @@ def _process(ccd, step, *, oscan=None, oscan_section=None, oscan_axis=1, oscan_m
     if error and gain is None and step == "ccd_process":
         raise ValueError("ccd_process: error=True needs gain and readnoise to create the "
                          "uncertainty")
-    plan = dict(overscan=level)
+    terms = dict(overscan=level)
     unit, mask = batch.unit, batch.mask
     g, g_unit = (1.0, None) if gain is None else quantity(gain, gain_unit, batch.headers[0],
                                                           "gain")
     if error:
-        plan["readnoise"], plan["deviation_gain"] = _readnoise(readnoise, g, g_unit, batch)
-        plan["disregard_nan"] = disregard_nan
+        terms["readnoise"], terms["deviation_gain"] = _readnoise(readnoise, g, g_unit, batch)
+        terms["disregard_nan"] = disregard_nan
     if bad_pixel_mask is not None:
         if getattr(bad_pixel_mask, "ndim", 0) == 0:
             raise TypeError(f"bad_pixel_mask must be an array; got "
@@ -325,10 +324,10 @@ def _process(ccd, step, *, oscan=None, oscan_section=None, oscan_axis=1, oscan_m
                              f"{batch.shape} (after trimming)")
         mask = as_bits(bpm, MaskFlag.BAD_PIXEL)  # it replaces the mask, as in ccdproc
     if apply_gain == "before":
-        plan["gain"], unit = g, _times(unit, g_unit)
+        terms["gain"], unit = g, _times(unit, g_unit)
     if master_bias is not None:
         bias = _calibration(master_bias, "master_bias", batch)
-        plan["bias"] = _term(bias, unit_factor(bias.unit, unit), batch)
+        terms["bias"] = _term(bias, unit_factor(bias.unit, unit), batch)
         mask = _or_mask(mask, bias, xp)
     if dark_frame is not None:
         _exposure_arguments(dark_exposure, data_exposure, exposure_key)
@@ -337,16 +336,16 @@ def _process(ccd, step, *, oscan=None, oscan_section=None, oscan_axis=1, oscan_m
         if dark_scale:
             scale = scale * _dark_scale(batch, dark, dark_exposure, data_exposure,
                                         exposure_key, exposure_unit)
-        plan["dark"] = _term(dark, scale, batch)
+        terms["dark"] = _term(dark, scale, batch)
         mask = _or_mask(mask, dark, xp)
     if master_flat is not None:
         flat = _calibration(master_flat, "master_flat", batch)
-        plan["flat"], plan["flat_mask"], plan["flat_min"] = _flat_terms(
+        terms["flat"], terms["flat_mask"], terms["flat_min"] = _flat_terms(
             flat, min_value, norm_value, batch)
         mask = _or_mask(mask, flat, xp)
     if apply_gain == "after":
-        plan["final_gain"], unit = g, _times(unit, g_unit)
-    data, sigma = batch.backend.calibrate(batch.data, batch.sigma, Plan(**plan), batch.dtype)
+        terms["final_gain"], unit = g, _times(unit, g_unit)
+    data, sigma = batch.backend.calibrate(batch.data, batch.sigma, Arithmetic(**terms), batch.dtype)
     batch.unit = unit
     for header in batch.headers:
         add_history(header, step, batch.backend, **(history or {}))

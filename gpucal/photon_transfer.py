@@ -66,6 +66,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._image import image_data
+from ._xp.stack import MAD_TO_STD
 from .backend import get_backend
 from .sections import check_section, parse_section
 
@@ -78,7 +79,6 @@ CLIP_SIGMA = 4.0
 CLIP_ITERS = 5
 #: A flat is saturated when more than this fraction of its region is at or above saturation.
 SATURATED_FRACTION = 1e-3
-_MAD_TO_STD = 1.482602218505602  # 1 / Φ⁻¹(3/4)
 # Variance of a unit normal truncated to [-k, k]: 1 - 2kφ(k) / (2Φ(k) - 1).
 _TRUNCATED_VARIANCE = 1.0 - (2.0 * CLIP_SIGMA * math.exp(-0.5 * CLIP_SIGMA ** 2)
                              / math.sqrt(2.0 * math.pi) / math.erf(CLIP_SIGMA / math.sqrt(2.0)))
@@ -260,7 +260,7 @@ def _clip(x, backend):
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN tiles
         centre = xp.nanmedian(x, axis=1)
-        scale = _MAD_TO_STD * xp.nanmedian(xp.abs(x - centre[:, None]), axis=1)
+        scale = MAD_TO_STD * xp.nanmedian(xp.abs(x - centre[:, None]), axis=1)
         # a MAD of 0 (coarsely quantised data): start from the plain standard deviation
         scale = xp.where(scale > 0, scale, xp.nanstd(x, axis=1))
         for _ in range(CLIP_ITERS):

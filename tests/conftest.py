@@ -22,5 +22,5 @@ if settings is not None:
 
 @pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
 def backend(request):
-    """The backend under test (cpu_fallback, or gpucal._cuda on a GPU)."""
+    """The backend under test (NumPy, or gpucal._cuda on a GPU)."""
     return load_backend(request.param)

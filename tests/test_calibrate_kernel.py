@@ -1,7 +1,8 @@
-"""The fused calibration kernel, checked against cpu_fallback without and with a GPU.
+"""The fused calibration kernel, checked against the CPU backend without and with a GPU.
 
 * With a C++ compiler: the kernel's per-pixel code (gpucal/_cuda/cuda/calibrate_pixel.cuh)
-  compiled for the host equals cpu_fallback's arithmetic bit for bit.
+  compiled for the host equals the CPU backend's arithmetic (gpucal._xp.arithmetic)
+  bit for bit.
 * Where CuPy finds NVRTC (no GPU needed): the CUDA source compiles.
 * On a GPU: tests/test_calibrate.py runs the real kernel through the backend fixture,
   and the parity test below compares it with the CPU.
@@ -13,10 +14,11 @@ import numpy as np
 import pytest
 from _helpers import build_host_harness, compile_with_nvrtc, cuda_source
 
-from cpu_fallback import BACKEND as CPU
-from cpu_fallback.calibrate import Plan, Term
 from gpucal._calibrate_kernel import operands
+from gpucal._xp.arithmetic import Arithmetic, Term
+from gpucal.backend import load_backend
 
+CPU = load_backend("numpy")
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,7 @@ def random_plan(rng, shape, dtype):
     overscan = None
     if maybe():
         overscan = rng.normal(300, 5, shape[:-1] + (1,)).astype(dtype)
-    return Plan(
+    return Arithmetic(
         overscan=overscan,
         readnoise=float(rng.uniform(2, 10)) if maybe() else None,
         deviation_gain=float(rng.uniform(0.5, 3)), disregard_nan=maybe(0.5),
@@ -72,7 +74,7 @@ def random_plan(rng, shape, dtype):
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_kernel_equals_cpu_fallback(host, seed):
+def test_kernel_equals_the_cpu(host, seed):
     rng = np.random.default_rng(seed)
     dtype = np.dtype(np.float32 if seed % 2 else np.float64)
     shape = (3, 17, 23) if seed % 3 == 0 else (17, 23)
@@ -102,7 +104,7 @@ __global__ void probe(const T* x, T* out, T* sig) {
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("seed", range(10))
-def test_gpu_kernel_equals_cpu_fallback(seed):
+def test_gpu_kernel_equals_the_cpu(seed):
     from gpucal.backend import load_backend
 
     gpu = load_backend("cupy")

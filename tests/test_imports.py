@@ -1,16 +1,21 @@
-"""Import hygiene: gpucal and cpu_fallback never import CuPy; no GPU means the CPU.
+"""Import hygiene: gpucal and cpu_fallback never import CuPy; no GPU means the CPU; the layers.
 
-Each check runs in a fresh interpreter, so what this process imported does not count.
+Each run-time check runs in a fresh interpreter, so what this process imported does not
+count; the layers are read from the sources' import statements (lazy ones included).
 """
 
+import ast
 import importlib.util
 import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
+import cpu_fallback
+import gpucal
 from gpucal import gpu_available
 
 
@@ -47,6 +52,64 @@ def test_cpu_fallback_imports_neither_cupy_nor_gpucal():
         assert "cupy" not in sys.modules
         assert not any(m == "gpucal" or m.startswith("gpucal.") for m in sys.modules)
     """)
+
+
+def _imports():
+    """{module: names it imports} for every module of gpucal and cpu_fallback, relative imports
+    resolved; ``from a import b`` counts as importing ``a`` and ``a.b``."""
+    graph = {}
+    for package in (gpucal, cpu_fallback):
+        root = Path(package.__file__).parent
+        for path in sorted(root.rglob("*.py")):
+            parts = [package.__name__, *path.relative_to(root).with_suffix("").parts]
+            is_package = parts[-1] == "__init__"
+            module = ".".join(parts[:-1] if is_package else parts)
+            here = module.split(".") if is_package else module.split(".")[:-1]
+            names = set()
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    names.update(alias.name for alias in node.names)
+                elif isinstance(node, ast.ImportFrom):
+                    base = node.module or ""
+                    if node.level:
+                        parent = here[:len(here) - node.level + 1]
+                        base = ".".join(parent + ([base] if base else []))
+                    names.add(base)
+                    names.update(f"{base}.{alias.name}" for alias in node.names)
+            graph[module] = names
+    return graph
+
+
+def _within(name, *packages):
+    return any(name == p or name.startswith(p + ".") for p in packages)
+
+
+def _violations(importers, forbidden, allowed_importers=()):
+    return sorted(f"{module} imports {name}" for module, names in _imports().items()
+                  if _within(module, *importers) and not _within(module, *allowed_importers)
+                  for name in names if _within(name, *forbidden))
+
+
+#: The backend: gpucal's generic half, the CuPy backend and the fused kernels' operands.
+BACKEND = ("gpucal._xp", "gpucal._cuda", "gpucal._combine_kernel", "gpucal._calibrate_kernel")
+
+
+def test_layers():
+    """DESIGN.md's arrows: cli → pipeline → steps → backend → cpu_fallback; _cuda → cupy."""
+    # cpu_fallback is the bottom: it imports neither gpucal nor CuPy
+    assert _violations(["cpu_fallback"], ["gpucal", "cupy", "cupyx"]) == []
+    # only the backend reaches cpu_fallback: steps, core, pipeline and CLI go through it
+    assert _violations(["gpucal"], ["cpu_fallback"], BACKEND) == []
+    # the backend imports nothing above it
+    assert _violations(BACKEND, ["gpucal"], BACKEND) == []
+    # only gpucal._cuda imports CuPy (and gpucal.device, which asks it whether there is a GPU)
+    assert _violations(["gpucal"], ["cupy", "cupyx"], ["gpucal._cuda", "gpucal.device"]) == []
+    # nothing below the CLI imports it; nothing below the pipeline imports the pipeline
+    # (gpucal/__init__.py, the public surface, re-exports pipeline.reduce)
+    assert _violations(["gpucal"], ["gpucal.cli"], ["gpucal.cli", "gpucal.__main__"]) == []
+    importers = {v.split()[0] for v in _violations(
+        ["gpucal"], ["gpucal.pipeline"], ["gpucal.pipeline", "gpucal.cli", "gpucal.__main__"])}
+    assert importers <= {"gpucal"}
 
 
 def _fake_cupy(root, driver, error_status=None, count=1):

@@ -72,7 +72,7 @@ def host_median_filter(lib, images, size, separable):
 def select(request):
     """Median of each row of a (count, n) array through one implementation's network."""
     if request.param == "cpu_fallback":
-        return lambda values: medians.network_median(np, list(values.T))
+        return lambda values: medians.network_median(list(values.T))
     lib = request.getfixturevalue("host")
     return lambda values: host_select(lib, values)
 

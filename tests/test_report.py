@@ -15,7 +15,7 @@ from astropy.io import fits
 
 import gpucal
 from gpucal.cli import main
-from gpucal.cli_results import list_products
+from gpucal.cli.results import list_products
 from gpucal.pipeline import report as report_module
 from gpucal.pipeline.report import INSTALL_HINT, REPORT_NAME, write_report
 from gpucal.pipeline.results import ResultsDB

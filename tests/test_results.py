@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpucal import cli_results
+from gpucal.cli import results as cli_results
 from gpucal.pipeline.results import DB_NAME, SCHEMA_VERSION, Record, ResultsDB, file_checksum
 
 

@@ -1,7 +1,8 @@
-"""The CuPy backend: the only gpucal module that imports CuPy.
+"""The CuPy backend: the only gpucal code that computes with CuPy.
 
-:class:`CupyBackend` inherits the contract and its NumPy/SciPy implementation
-from :class:`cpu_fallback.NumpyBackend` and overrides what it runs on the GPU.
+:class:`CupyBackend` inherits gpucal's backend (:class:`gpucal._xp.Backend`: the
+primitives' contract and NumPy/SciPy implementation, and the methods written once for
+NumPy and CuPy) and overrides what it runs on the GPU.
 gpucal loads this module only when it sees a CuPy array or is asked for the
 GPU, so ``import gpucal`` works where CuPy is absent or has no device.
 """
@@ -12,13 +13,14 @@ import numpy as np
 from cpu_fallback import NumpyBackend, filters, medians
 
 from .._combine_kernel import MAX_FRAMES
+from .._xp import Backend
 from . import calibrate as _calibrate
 from . import ccdmask as _ccdmask
 from . import combine as _combine
 from . import median as _median
 
 
-class CupyBackend(NumpyBackend):
+class CupyBackend(Backend):
     """CuPy implementation of gpucal's backend primitives (device arrays)."""
 
     name = "cupy"
@@ -43,7 +45,7 @@ class CupyBackend(NumpyBackend):
     def combine_scratch(self, nframes):
         # A stack deeper than the fused kernel holds takes the generic path in one chunk:
         # its whole-band temporaries need the CPU's measured scratch.
-        return self.scratch_per_value if nframes <= MAX_FRAMES else NumpyBackend.scratch_per_value
+        return self.scratch_per_value if nframes <= MAX_FRAMES else Backend.scratch_per_value
 
     def combine_reserve(self, nframes, dtype):
         # Local memory is reserved at launch for every thread the device can hold: the fused
@@ -61,8 +63,8 @@ class CupyBackend(NumpyBackend):
                                       minmax=minmax, extrema=extrema, sigma=sigma,
                                       method=method, weights=weights, out=out)
 
-    def calibrate(self, data, sigma, plan, dtype):
-        return _calibrate.calibrate(data, sigma, plan, dtype)
+    def calibrate(self, data, sigma, arithmetic, dtype):
+        return _calibrate.calibrate(data, sigma, arithmetic, dtype)
 
     def rank_filter(self, image, size, percentiles):
         size, percentiles = filters.check_arguments(image, size, percentiles)

@@ -25,12 +25,12 @@ def _kernel():
                                   options=("--fmad=false",))
 
 
-def calibrate(data, sigma, plan, dtype):
-    """(data, deviation or None): cpu_fallback.calibrate.apply's arithmetic, fused."""
+def calibrate(data, sigma, arithmetic, dtype):
+    """(data, deviation or None): gpucal._xp.arithmetic.apply's arithmetic, fused."""
     dtype = np.dtype(dtype)
     CTYPES[dtype]  # float32 or float64 only: a KeyError names anything else
-    arrays, masked, flags, scalars = operands(cupy, data, sigma, plan, dtype)
+    arrays, masked, flags, scalars = operands(cupy, data, sigma, arithmetic, dtype)
     out = cupy.empty(data.shape, dtype)
     out_sigma = cupy.empty(data.shape, dtype)
     _kernel()(*arrays, masked, *flags, *scalars, out, out_sigma)
-    return out, out_sigma if plan.has_deviation(sigma) else None
+    return out, out_sigma if arithmetic.has_deviation(sigma) else None

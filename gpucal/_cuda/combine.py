@@ -16,7 +16,7 @@ WORK_PER_VALUE = 8
 def combine_stack(x, mask, *, scale, minmax, extrema, sigma, method, weights, out=None):
     """(value, uncertainty, n) of a (N, ...) CuPy stack in one kernel launch.
 
-    Given `out` (C-contiguous: see NumpyBackend.combine_stack), the kernel
+    Given `out` (C-contiguous: see gpucal._xp.Backend.combine_stack), the kernel
     writes into it where it has the kernel's dtypes (x's, x's, int32), else the
     results are copied there; `out` is returned.
     """

@@ -23,7 +23,7 @@ def source(*files):
 @cupy.memoize(for_each_device=True)
 def function(files, name):
     """The kernel `name` (a template instantiation or an extern "C" name) compiled from `files`."""
-    # No fused multiply-adds: the kernels round as cpu_fallback does (clip bounds, sums).
+    # No fused multiply-adds: the kernels round as the CPU backend does (clip bounds, sums).
     module = cupy.RawModule(code=source(*files), options=("--std=c++17", "--fmad=false"),
                             name_expressions=[name])
     return module.get_function(name)

@@ -1,13 +1,13 @@
 // gpucal: ccd_process's arithmetic for one pixel (overscan, deviation, gain, bias, dark,
 // flat, final gain) with astropy's StdDevUncertainty propagation.
 //
-// The operations and their order are cpu_fallback/calibrate.py's, one for one, so that in
+// The operations and their order are gpucal/_xp/arithmetic.py's, one for one, so that in
 // IEEE arithmetic without fused multiply-add (NVRTC with --fmad=false) the results equal
 // NumPy's bit for bit. An absent step is given neutral values (0 to subtract, 1 to multiply
 // or divide by), which leave every value unchanged; flags cover what a neutral value cannot.
 //
 // Host and device alike (portable.cuh): the host test harness runs exactly this code on the
-// CPU against cpu_fallback.
+// CPU against the CPU backend.
 
 #ifndef __CUDACC_RTC__
 #include "portable.cuh"

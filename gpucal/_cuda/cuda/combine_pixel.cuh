@@ -1,6 +1,6 @@
 // gpucal: one pixel of gpucal.combine -- reject, then combine the n values of a stack.
 //
-// The semantics are cpu_fallback.stack.combine's (ccdproc 2.5.1 / astropy's sigma_clip):
+// The semantics are gpucal._xp.stack.combine's (ccdproc 2.5.1 / astropy's sigma_clip):
 // non-finite and masked values are rejected; minmax thresholds apply to raw values; values
 // are then scaled; clip_extrema ranks (NaN highest, ties by frame order) and sigma-clipping
 // bounds (from every finite value) reject more; the kept values are combined.  All
@@ -24,11 +24,11 @@
 //
 // Work per pixel: O(n log n) for the sorts (at most two), O(n) a pass and a clipping
 // iteration (O(log n) to move a clipped run's ends). Every sum is taken in the order
-// cpu_fallback takes it and medians and MADs are of the same values, so the results are
+// the CPU backend takes it and medians and MADs are of the same values, so the results are
 // those of the per-thread-array kernel this replaced.
 //
 // Host and device alike (portable.cuh): the host test harness runs exactly this code on the
-// CPU against cpu_fallback.
+// CPU against the CPU backend.
 
 #ifndef __CUDACC_RTC__
 #include "portable.cuh"

@@ -21,8 +21,8 @@ def _noise_model(args, header=None, path=None):
     keyword the file, the keyword and its value (``sci.fits: --gain: GAIN must be a
     positive number of electrons per ADU; got 0.0``).
     """
-    from ._operands import quantity
-    from .cosmics import check_gain, check_readnoise
+    from .._operands import quantity
+    from ..cosmics import check_gain, check_readnoise
 
     values = {}
     for option, check in (("gain", check_gain), ("readnoise", check_readnoise)):
@@ -37,11 +37,11 @@ def _noise_model(args, header=None, path=None):
 
 
 def _cmd_cosmics(args):
-    from .cosmics import cosmicray_lacosmic
-    from .flags import MaskFlag, count
-    from .frame import Frame
-    from .io import raw_unit
-    from .progress import ProgressBar
+    from ..cosmics import cosmicray_lacosmic
+    from ..flags import MaskFlag, count
+    from ..frame import Frame
+    from ..io import raw_unit
+    from ..progress import ProgressBar
 
     _noise_model(args)  # numbers given: refused before anything is read or written
     os.makedirs(args.output, exist_ok=True)

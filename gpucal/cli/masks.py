@@ -5,7 +5,7 @@ import time
 
 from astropy.io import fits
 
-from .flags import MaskFlag
+from ..flags import MaskFlag
 
 
 def _check_output(path, overwrite):
@@ -16,10 +16,10 @@ def _check_output(path, overwrite):
 def _cmd_ccdmask(args):
     import numpy as np
 
-    from .badpixels import ccdmask
-    from .frame import Frame
-    from .masks import write_mask
-    from .provenance import add_history
+    from ..badpixels import ccdmask
+    from ..frame import Frame
+    from ..masks import write_mask
+    from ..provenance import add_history
 
     _check_output(args.output, args.overwrite)
     started = time.monotonic()
@@ -49,7 +49,7 @@ def _cmd_ccdmask(args):
 def _cmd_mask_combine(args):
     import numpy as np
 
-    from .masks import combine_masks, read_mask, write_mask
+    from ..masks import combine_masks, read_mask, write_mask
 
     _check_output(args.output, args.overwrite)
     masks = [read_mask(path) for path in args.masks]

@@ -2,7 +2,7 @@
 
 
 def _cmd_report(args):
-    from .pipeline.report import write_report
+    from ..pipeline.report import write_report
 
     report = write_report(args.out_dir, night=args.night, progress=True)
     print(f"wrote {report.text()}")

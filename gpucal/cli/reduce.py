@@ -9,7 +9,7 @@ _SCIENCE_KEYS = ("FILTER", "QUANT500", "ROBUSTSTD", "NCOSMIC", "NMASKED", "IERR_
 
 def _reduce(raw_dir, out_dir, **options):
     """Run gpucal.reduce with progress bars; print the summary; the exit status."""
-    from .pipeline.execute import reduce
+    from ..pipeline.execute import reduce
 
     summary = reduce(raw_dir, out_dir, progress=True, **options)
     print("\n".join(summary.text()))
@@ -17,8 +17,8 @@ def _reduce(raw_dir, out_dir, **options):
 
 
 def _dask(args):
-    from .pipeline.dask_executor import DaskExecutor
-    from .device import resolve_device
+    from ..pipeline.dask_executor import DaskExecutor
+    from ..device import resolve_device
 
     try:
         return DaskExecutor(scheduler=args.scheduler, workers=args.workers, gpus=args.gpus,
@@ -29,7 +29,7 @@ def _dask(args):
 
 def _cmd_reduce(args):
     if args.dry_run:
-        from .pipeline.execute import plan_reduction
+        from ..pipeline.execute import plan_reduction
 
         plan, _ = plan_reduction(args.raw_dir, args.output, config=args.config,
                                  nights=args.nights)
@@ -52,8 +52,8 @@ def _cmd_reduce(args):
 
 
 def _cmd_demo(args):
-    from .cli_results import list_products
-    from .simulate import simulate_night
+    from .results import list_products
+    from ..simulate import simulate_night
 
     raw, out = os.path.join(args.directory, "raw"), os.path.join(args.directory, "out")
     if os.path.exists(raw):

@@ -2,7 +2,7 @@
 
 import sqlite3
 
-from .pipeline.results import ResultsDB, damaged, listing
+from ..pipeline.results import ResultsDB, damaged, listing
 
 
 def list_products(out_dir, kind=None, where=None, night=None, keys=(), sort=None):

@@ -24,9 +24,7 @@ the data do not.
 
 import contextlib
 
-MAD_TO_STD = 1.482602218505602
-CENFUNCS = ("mean", "median")
-STDFUNCS = ("std", "mad_std", "mad")
+MAD_TO_STD = 1.482602218505602  # 1 / Φ⁻¹(3/4): a normal distribution's σ / MAD
 
 
 def _quiet(xp):

@@ -2,8 +2,9 @@
 
 :func:`apply` is the whole of ccdproc's ``ccd_process`` arithmetic in one pass
 over the pixels, with astropy's StdDevUncertainty propagation (no
-correlation). gpucal decides *what* to apply (units, exposures, normalisation)
-and hands the numbers over as a :class:`Plan`; the GPU runs the same plan as
+correlation), written once for NumPy and CuPy (``xp``). gpucal.calibrate
+decides *what* to apply (units, exposures, normalisation) and hands the
+numbers over as an :class:`Arithmetic`; the GPU runs the same arithmetic as
 one fused kernel (``gpucal/_cuda/cuda/calibrate_pixel.cuh``).
 
 Shapes: the data are (..., ny, nx) — one frame or a batch; calibration images
@@ -24,7 +25,7 @@ class Term(NamedTuple):
     scale: Any = 1.0  # unit conversion × exposure ratio; per frame as (n, 1, 1)
 
 
-class Plan(NamedTuple):
+class Arithmetic(NamedTuple):
     """What :func:`apply` does, in ccd_process's order; None or 1 skips a step."""
 
     overscan: Any = None  # subtracted first; broadcastable to the data
@@ -46,34 +47,35 @@ class Plan(NamedTuple):
                        for t in (self.bias, self.dark, self.flat)))
 
 
-def normalise_flat(xp, plan, dtype):
-    """The plan with its flat replaced by the divisor itself: min_value, scale and mask applied."""
-    flat = plan.flat
+def normalise_flat(xp, arithmetic, dtype):
+    """`arithmetic` with its flat replaced by the divisor itself: min_value, scale and mask
+    applied."""
+    flat = arithmetic.flat
     if flat is None:
-        return plan
+        return arithmetic
     f = flat.data.astype(dtype, copy=True)
-    if plan.flat_min is not None:
-        f[f < plan.flat_min] = plan.flat_min  # NaN stays NaN, as in ccdproc
+    if arithmetic.flat_min is not None:
+        f[f < arithmetic.flat_min] = arithmetic.flat_min  # NaN stays NaN, as in ccdproc
     f *= dtype.type(flat.scale)
-    if plan.flat_mask is not None:
-        f[plan.flat_mask] = 1  # its deviation is kept, as in ccdproc
+    if arithmetic.flat_mask is not None:
+        f[arithmetic.flat_mask] = 1  # its deviation is kept, as in ccdproc
     sigma = None if flat.sigma is None else flat.sigma * dtype.type(abs(flat.scale))
-    return plan._replace(flat=Term(f, sigma), flat_min=None, flat_mask=None)
+    return arithmetic._replace(flat=Term(f, sigma), flat_min=None, flat_mask=None)
 
 
-def apply(xp, data, sigma, plan, out, out_sigma):
+def apply(xp, data, sigma, arithmetic, out, out_sigma):
     """Calibrate `data` (and its deviation `sigma`, or None) into `out`/`out_sigma`.
 
-    `out_sigma` is None when the plan makes no deviation. The plan's flat must
+    `out_sigma` is None when `arithmetic` makes no deviation. Its flat must
     have been through :func:`normalise_flat` (callers working in bands do that
     once).
     """
     dtype = out.dtype
     x = out
-    if plan.overscan is None:
+    if arithmetic.overscan is None:
         x[...] = data
     else:
-        xp.subtract(data, plan.overscan, out=x, casting="unsafe")
+        xp.subtract(data, arithmetic.overscan, out=x, casting="unsafe")
     var = None
     if out_sigma is not None:
         var = out_sigma
@@ -81,25 +83,25 @@ def apply(xp, data, sigma, plan, out, out_sigma):
             var[...] = 0
         else:
             xp.square(sigma, out=var, casting="unsafe")
-    if plan.readnoise is not None:
-        g = dtype.type(plan.deviation_gain)
+    if arithmetic.readnoise is not None:
+        g = dtype.type(arithmetic.deviation_gain)
         counts = x * g
-        counts[counts < 0] = 0 if plan.disregard_nan else np.nan
+        counts[counts < 0] = 0 if arithmetic.disregard_nan else np.nan
         # var = (sqrt(g·x + rn²) / g)², ccdproc's deviation squared
-        xp.divide(counts + dtype.type(plan.readnoise) ** 2, g * g, out=var)
-    if plan.gain != 1:
-        x *= dtype.type(plan.gain)
+        xp.divide(counts + dtype.type(arithmetic.readnoise) ** 2, g * g, out=var)
+    if arithmetic.gain != 1:
+        x *= dtype.type(arithmetic.gain)
         if var is not None:
-            var *= dtype.type(plan.gain) ** 2
-    for term in (plan.bias, plan.dark):
+            var *= dtype.type(arithmetic.gain) ** 2
+    for term in (arithmetic.bias, arithmetic.dark):
         if term is None:
             continue
         scale = xp.asarray(term.scale, dtype)
         x -= term.data * scale
         if term.sigma is not None:
             var += xp.square(term.sigma * scale)
-    if plan.flat is not None:
-        f, f_sigma = plan.flat.data, plan.flat.sigma
+    if arithmetic.flat is not None:
+        f, f_sigma = arithmetic.flat.data, arithmetic.flat.sigma
         if var is not None:
             # astropy: σ² = (σx²·F² + x²·σF²) / F⁴
             f2 = f * f
@@ -108,16 +110,16 @@ def apply(xp, data, sigma, plan, out, out_sigma):
                 var += xp.square(x * f_sigma)
             var /= f2 * f2
         x /= f
-    if plan.final_gain != 1:
-        x *= dtype.type(plan.final_gain)
+    if arithmetic.final_gain != 1:
+        x *= dtype.type(arithmetic.final_gain)
         if var is not None:
-            var *= dtype.type(plan.final_gain) ** 2
+            var *= dtype.type(arithmetic.final_gain) ** 2
     if var is not None:
         xp.sqrt(var, out=var)
 
 
-def rows(plan, start, stop, ny):
-    """The plan for rows start:stop of the data (arrays spanning the ny rows are sliced)."""
+def rows(arithmetic, start, stop, ny):
+    """The arithmetic for rows start:stop of the data (arrays spanning the ny rows are sliced)."""
     def cut(a):
         if getattr(a, "ndim", 0) >= 2 and a.shape[-2] == ny:
             return a[..., start:stop, :]
@@ -126,6 +128,6 @@ def rows(plan, start, stop, ny):
     def cut_term(t):
         return None if t is None else Term(cut(t.data), cut(t.sigma), t.scale)
 
-    return plan._replace(overscan=cut(plan.overscan), flat_mask=cut(plan.flat_mask),
-                         bias=cut_term(plan.bias), dark=cut_term(plan.dark),
-                         flat=cut_term(plan.flat))
+    a = arithmetic
+    return a._replace(overscan=cut(a.overscan), flat_mask=cut(a.flat_mask),
+                      bias=cut_term(a.bias), dark=cut_term(a.dark), flat=cut_term(a.flat))
