@@ -2,7 +2,7 @@
 
 from cpu_fallback.filters import outliers
 
-from ._image import image_data
+from .sources import image_data
 
 __all__ = ["ccdmask"]
 

@@ -16,12 +16,12 @@ from astropy.utils.exceptions import AstropyDeprecationWarning
 
 from . import lacosmic
 from ._dtype import refuse_complex
-from ._image import is_ccddata
-from ._operands import as_frame, check_square, give_back, logged
+from ._operands import check_square, logged
 from .backend import get_backend
 from .flags import MaskFlag
 from .frame import Frame
 from .provenance import add_history
+from .sources import as_frame, give_back, is_ccddata
 
 __all__ = ["cosmicray_lacosmic", "detect_cosmics"]
 

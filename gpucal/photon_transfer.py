@@ -65,9 +65,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._image import image_data
 from .backend import get_backend
 from .sections import check_section, parse_section
+from .sources import image_data
 
 __all__ = ["DetectorMeasurement", "GainEstimate", "ReadNoiseEstimate", "gain_from_flats",
            "measure_detector", "readnoise_from_biases"]
