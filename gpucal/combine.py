@@ -126,8 +126,9 @@ def combine(img_list=None, output_file=None, method="average", weights=None, sca
     -------
     Frame, CCDData or array
         The type the frames came in (:mod:`gpucal.sources`): CCDData for
-        CCDData (meta and WCS the first one's), a Frame for Frames and file
-        names, the combined values for arrays (a NumPy masked array, masked
+        CCDData (meta and WCS the first one's) and for file names (as
+        ccdproc; they need a unit), a Frame for Frames, the combined values
+        for arrays (a NumPy masked array, masked
         where n is 0, for a masked array; a NumPy array for a Dask array), on
         the device that computed it. Values: NaN, or 0 for "sum", where
         every value was rejected. Uncertainty (ccdproc's): std/√n for
@@ -182,9 +183,10 @@ def combine(img_list=None, output_file=None, method="average", weights=None, sca
     else:
         frame, kind, like = combine_frame(img_list, method, progress=progress, client=client,
                                           **kwargs)
+    result = give_back(frame, kind, like)  # before writing: it may refuse (no unit)
     if output_file is not None:
         _write_output(frame, like, output_file, overwrite_output)
-    return give_back(frame, kind, like)
+    return result
 
 
 def _write_output(frame, like, output_file, overwrite):

@@ -7,7 +7,7 @@ returns, or one comma-separated string). Every step reads its inputs here and
 gives its result back here, as the type that came in: CCDData in → CCDData out
 (its meta and WCS the input's, plus what the step adds), Frame in → Frame out,
 arrays in → arrays out (the data; a NumPy masked array gets the result's mask),
-file names → Frame (gpucal reads FITS into Frames).
+file names → CCDData (as ccdproc reads them).
 
 Where the device is chosen for what has none yet (CCDData, lists, files), that
 is done once, here (:func:`backend_of`); arrays and Frames stay where they are.
@@ -247,7 +247,8 @@ def give_back(frame, kind, like=None):
     """The result as the kind of object the caller passed (see :func:`kind_of`).
 
     "frame": the Frame; "array": its data; "masked": a NumPy masked array of
-    its data and boolean mask; "ccddata": a CCDData. With `like` (the CCDData
+    its data and boolean mask; "ccddata": a CCDData (on the host, as astropy's
+    are; file names give one too, which needs a unit: FrameError without). With `like` (the CCDData
     the result derives from) the CCDData's meta is a copy of `like`'s, of the
     same type (a dict stays a dict, its keys as they were, values FITS cannot
     hold kept), with what the step wrote into the Frame's header added
@@ -262,6 +263,9 @@ def give_back(frame, kind, like=None):
                                  mask=False if mask is None else frame.backend.to_numpy(mask))
     if kind != "ccddata":
         return frame
+    if frame.unit is None:  # only file names get here without one
+        raise FrameError("file names give a CCDData, as in ccdproc, and a CCDData needs a unit: "
+                         "these files have no BUNIT; pass unit= (e.g. 'adu')")
     ccd = frame.to_ccddata()
     if like is not None:
         ccd.meta = _result_meta(like, frame.header)

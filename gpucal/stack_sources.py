@@ -145,7 +145,7 @@ class FileSource:
         self.has_mask = any(im.mask_hdu is not None for im in self.files.images)
         self.row_alignment = self.files.row_alignment
         self.progress = progress or NoProgress()
-        self.kind, self.like = "frame", None  # file names in: a Frame out
+        self.kind, self.like = "ccddata", None  # file names in: a CCDData out, as ccdproc
         try:
             _check_same(self, self.files.paths, [tuple(im.hdu.shape) for im in self.files.images],
                         [im.unit for im in self.files.images])
