@@ -14,6 +14,7 @@ from .backend import get_backend, move
 from .flags import MASK_DTYPE, MaskFlag
 from .frame import Frame
 from .provenance import add_history
+from .sources import to_user
 from .stats import stat_name, statistic
 
 __all__ = ["DEFAULT_DTYPE", "METHODS", "check_method", "checked_weights", "combined_frame",
@@ -45,8 +46,9 @@ def scale_factors(scale, source, dtype):
                 raise ValueError(f"frames[{i}]: its {scale} is {v}; scale={scale!r} divides "
                                  "each frame by it, which needs a positive number")
         return np.array([1.0 / v for v in values])
-    if callable(scale):
-        values = [scale(source.frame(i, dtype)[0]) for i in range(source.n)]
+    if callable(scale):  # as ccdproc.combine calls it: on each frame's NumPy data, either device
+        values = [scale(to_user(source.frame(i, dtype)[0], None, source.backend).data)
+                  for i in range(source.n)]
         for value in values:  # float() would drop a NumPy complex's imaginary part
             refuse_complex(getattr(value, "dtype", type(value)), "scale")
         factors = [float(v) for v in values]

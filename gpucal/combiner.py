@@ -1,12 +1,34 @@
 """ccdproc's step-by-step combination (``Combiner``), on the CPU or the GPU."""
 
+import functools
+
 import numpy as np
 
 from . import combine_options as options
-from .sources import give_back
+from .backend import get_backend
+from .sources import from_user, give_back, to_user
 from .stack_sources import ArraySource, open_stack
 
 __all__ = ["Combiner"]
+
+
+def _mirrored(step):
+    """A step that takes in what a script wrote to :attr:`Combiner.data_arr` on the GPU (a
+    host mirror there) and updates the mirror with what it rejected."""
+
+    @functools.wraps(step)
+    def run(self, *args, **kwargs):
+        mirror = self._mirror
+        if mirror is not None:
+            self.data = self.backend.asarray(mirror.data)
+            self.mask = self.backend.asarray(np.ma.getmaskarray(mirror))
+        result = step(self, *args, **kwargs)
+        if mirror is not None:
+            mirror.data[...] = self.backend.to_numpy(self.data)
+            mirror.mask = self.backend.to_numpy(self.mask)
+        return result
+
+    return run
 
 
 class Combiner:
@@ -59,21 +81,27 @@ class Combiner:
         self.mask = ~xp.isfinite(self.data) if mask is None else mask | ~xp.isfinite(self.data)
         self._weights = None
         self._scaling = None
+        self._mirror = None  # data_arr on the GPU
 
     @property
     def data_arr(self):
         """The stack as a NumPy masked array (True = rejected): ccdproc's ``data_arr``.
 
-        On the CPU a view: changing its values or its mask changes :attr:`data`
-        and :attr:`mask`. On the GPU a host copy (read it, do not write it).
+        Changing its values or its mask changes what the Combiner combines, as in
+        ccdproc: on the CPU it is a view of :attr:`data` and :attr:`mask`; on the
+        GPU a host mirror of them, which the next step (clipping, combining)
+        takes in, and updates.
         """
         if self.backend.device == "cpu":
-            return np.ma.MaskedArray(self.data, mask=self.mask, copy=False)
-        return np.ma.MaskedArray(self.backend.to_numpy(self.data),
-                                 mask=self.backend.to_numpy(self.mask))
+            return to_user(self.data, self.mask, self.backend)
+        if self._mirror is None:
+            self._mirror = to_user(self.data, self.mask, self.backend)
+        return self._mirror
 
     @property
     def weights(self):
+        """The weights as set (a NumPy array stays one on either device, and changing it in
+        place changes the weights, as in ccdproc); None."""
         return self._weights
 
     @weights.setter
@@ -82,7 +110,11 @@ class Combiner:
                                          else 0) == 0:
             raise TypeError(f"weights must be an array, (N,) or (N, ny, nx); got "
                             f"{type(value).__name__}")
-        self._weights = options.checked_weights(value, self._source, self.backend)
+        options.checked_weights(value, self._source, self.backend)  # refused now, not later
+        self._weights = np.asarray(value) if isinstance(value, (list, tuple)) else value
+
+    def _device_weights(self):
+        return options.checked_weights(self._weights, self._source, self.backend)
 
     @property
     def scaling(self):
@@ -97,6 +129,8 @@ class Combiner:
                 value, "ndim", 1 if isinstance(value, (list, tuple)) else 0) == 0:
             raise TypeError(f"scaling must be a callable or one multiplier per frame; got "
                             f"{type(value).__name__}")
+        if callable(value):  # ccdproc calls it on each frame of data_arr
+            value = [value(frame) for frame in self.data_arr]
         self._scaling = options.scale_factors(value, ArraySource(self.data), self.dtype)
 
     def _scaled(self, factors=None):
@@ -105,6 +139,7 @@ class Combiner:
             return self.data
         return self.data * self.backend.asarray(factors)[:, None, None]
 
+    @_mirrored
     def minmax_clipping(self, min_clip=None, max_clip=None):
         """Reject raw values below `min_clip` or above `max_clip` (None: no bound)."""
         xp = self.backend.xp  # thresholds compared exactly, not rounded to float32
@@ -113,6 +148,7 @@ class Combiner:
         if max_clip is not None:
             self.mask |= self.data > xp.float64(max_clip)
 
+    @_mirrored
     def clip_extrema(self, nlow=0, nhigh=0):
         """Reject each pixel's `nlow` lowest and `nhigh` highest values.
 
@@ -122,6 +158,7 @@ class Combiner:
         nlow, nhigh = options.extrema_ranks(len(self.data), nlow, nhigh)
         self.mask |= self.backend.stack_clip_extrema(self._scaled(), nlow, nhigh)
 
+    @_mirrored
     def sigma_clipping(self, low_thresh=3, high_thresh=3, func="mean", dev_func="std",
                        maxiters=1):
         """Reject values outside func ± thresh × dev_func of each pixel.
@@ -135,6 +172,7 @@ class Combiner:
         lo, hi = self.backend.stack_sigma_bounds(x, xp.isfinite(x), **sigma)
         self.mask |= ~((x >= lo) & (x <= hi))
 
+    @_mirrored
     def _combine_frame(self, method, scale_to, func, uncertainty_func, sum_func):
         """(Frame, kind, like) for :func:`gpucal.sources.give_back`: the fast path, and the
         generic one for user functions."""
@@ -142,7 +180,7 @@ class Combiner:
             scale_to, ArraySource(self.data), self.dtype)
         x = self._scaled(factors)
         value, uncertainty, nkept = self.backend.stack_reduce(
-            x, ~self.mask, method, None if method == "median" else self._weights)
+            x, ~self.mask, method, None if method == "median" else self._device_weights())
         if any(f is not None for f in (func, uncertainty_func, sum_func)):
             value, uncertainty = self._generic(method, x, nkept, value, uncertainty, func,
                                                uncertainty_func, sum_func)
@@ -157,31 +195,29 @@ class Combiner:
     def _generic(self, method, x, nkept, value, uncertainty, func, uncertainty_func, sum_func):
         """ccdproc's combination with user functions, called on the whole stack.
 
-        The functions get what ccdproc 2.5.1 gives them: a combination function
-        a NumPy masked array of the (scaled) stack; an uncertainty function the
-        same when a combination function was given too, else the stack with
-        rejected values as NaN. On the GPU CuPy has no masked arrays: every
-        function gets the CuPy stack with rejected values as NaN (use NaN-aware
-        functions, e.g. ``cupy.nanmedian``; ``np.*`` functions dispatch to CuPy).
-        The uncertainty is divided by √n (and multiplied by n for "sum"), n the
-        values kept.
+        The functions get what ccdproc 2.5.1 gives them, on either device (on
+        the GPU host copies, see :func:`gpucal.sources.to_user`): a combination
+        function a NumPy masked array of the (scaled) stack; an uncertainty
+        function the same when a combination function was given too, else
+        the stack with rejected values as NaN. Their results go back to the
+        device. The uncertainty is divided by √n (and multiplied by n for
+        "sum"), n the values kept.
         """
         xp = self.backend.xp
-        with_nan = xp.where(self.mask, xp.nan, x)
-        wrapped = (np.ma.MaskedArray(x, mask=self.mask) if self.backend.device == "cpu"
-                   else with_nan)
+        wrapped = to_user(x, self.mask, self.backend)
+        with_nan = wrapped.filled(np.nan)
 
         def plain(v):
-            return xp.asarray(np.ma.getdata(v) if isinstance(v, np.ma.MaskedArray) else v,
-                              dtype=np.float64)
+            return from_user(v, self.backend)
 
         w = self._weights
-        if w is not None and w.ndim == 1:
-            w = w[:, None, None]
+        if w is not None:
+            w = get_backend(w).to_numpy(w)
+            w = w[:, None, None] if w.ndim == 1 else w
         if w is not None and method != "median" and sum_func is not None:
             total = plain(sum_func((wrapped if func is not None else with_nan) * w, axis=0))
             value = total if method == "sum" else total / plain(sum_func(
-                xp.broadcast_to(w, x.shape), axis=0))
+                np.broadcast_to(w, x.shape), axis=0))
         elif func is not None and (method == "median" or w is None):
             value = plain(func(wrapped, axis=0))
         if uncertainty_func is not None:

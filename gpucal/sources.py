@@ -9,6 +9,11 @@ gives its result back here, as the type that came in: CCDData in → CCDData out
 arrays in → arrays out (the data; a NumPy masked array gets the result's mask),
 file names → CCDData (as ccdproc reads them).
 
+User functions (ccdproc's ``scale``, ``median_func``, ``uncertainty_func`` ...)
+get what ccdproc gives them, NumPy masked arrays, on either device
+(:func:`to_user`), and their results go back to the device (:func:`from_user`):
+a script's NumPy functions run unchanged when the data are on the GPU.
+
 Where the device is chosen for what has none yet (CCDData, lists, files), that
 is done once, here (:func:`backend_of`); arrays and Frames stay where they are.
 """
@@ -26,8 +31,9 @@ from .backend import backend_for_device, get_backend
 from .errors import FrameError, FrameTypeError, require_pixels
 from .frame import Frame, ccddata_header
 
-__all__ = ["as_frame", "backend_of", "file_names", "float_data", "give_back", "image_data",
-           "is_ccddata", "is_dask_array", "kind_of", "parts", "stack_input", "unit_and_header"]
+__all__ = ["as_frame", "backend_of", "file_names", "float_data", "from_user", "give_back",
+           "image_data", "is_ccddata", "is_dask_array", "kind_of", "parts", "stack_input",
+           "to_user", "unit_and_header"]
 
 
 def is_ccddata(item):
@@ -216,6 +222,41 @@ def image_data(image, name, *, with_mask=False, ndim=2):
             raise ValueError(f"{name}: mask shape {tuple(mask.shape)} does not match the "
                              f"data's {tuple(data.shape)}")
     return data, mask, backend
+
+
+def to_user(data, mask, backend):
+    """`data` as a user function gets it: a NumPy masked array, True in `mask` masked.
+
+    On the CPU a view of `data` and `mask` (no copy); on the GPU a host copy.
+    `mask` None masks nothing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpucal.backend import get_backend
+    >>> from gpucal.sources import to_user
+    >>> x = np.array([1.0, 2.0, 30.0])
+    >>> float(np.ma.median(to_user(x, x > 10, get_backend(x))))
+    1.5
+    """
+    host = backend.to_numpy
+    return np.ma.MaskedArray(host(data), mask=False if mask is None else host(mask),
+                             copy=False)
+
+
+def from_user(value, backend, dtype=np.float64):
+    """A user function's result (a number, an array, a masked array's data) on `backend`.
+
+    Raises
+    ------
+    TypeError
+        For complex results (the imaginary part would be lost).
+    """
+    value = np.ma.getdata(value) if isinstance(value, np.ma.MaskedArray) else value
+    source = get_backend(value)
+    value = source.asarray(value)
+    refuse_complex(value.dtype, "a user function's result")
+    return backend.asarray(source.to_numpy(value) if source is not backend else value, dtype)
 
 
 def as_frame(image, name):
