@@ -36,7 +36,7 @@ from .flags import MaskFlag, as_bits
 from .frame import Frame
 from .provenance import add_history
 from .sections import check_section, parse_section
-from .sources import as_frame, give_back, is_ccddata
+from .sources import as_frame, give_back, is_ccddata, parts
 
 __all__ = ["ccd_process", "create_deviation", "flat_correct", "gain_correct",
            "subtract_bias", "subtract_dark", "subtract_overscan", "trim_image"]
@@ -154,10 +154,9 @@ def _overscan_region(batch, overscan, fits_section):
         return batch.data[(..., *_section(fits_section, "overscan section", batch))]
     if batch.batch:
         raise TypeError("a batch takes its overscan as a FITS section (fits_section/oscan)")
-    data = getattr(overscan, "data", overscan) if is_ccddata(overscan) else overscan
-    if getattr(data, "ndim", None) == 1:  # one strip: collapsed to one level, as ccdproc
-        region = get_backend(batch.data, data).asarray(data)
-        return region.astype(batch.dtype, copy=False)
+    data = parts(overscan, "overscan", ndim=None)[0]
+    if data.ndim == 1:  # one strip: collapsed to one level, as ccdproc
+        return get_backend(batch.data, data).asarray(data).astype(batch.dtype, copy=False)
     return _operand(overscan, "overscan", batch).data
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from .backend import backend_for_device, get_backend, move
 from .device import ENV_VAR
 from .banding import band_rows, combine_band, parse_bytes
+from .sources import backend_of
 from .stack_sources import ArraySource, FileSource
 
 DEFAULT_BAND_LIMIT = 2e9  # bytes of stack per band (and its scratch) on a worker
@@ -35,7 +36,7 @@ def _band_task(stack, start, stop, weights, device, work):
     if isinstance(stack, _Files):
         source = stack.open(device)
     else:  # this band of a Dask array, already computed here
-        source = ArraySource(move(np.asarray(stack), backend_for_device(device)))
+        source = ArraySource(move(np.asarray(stack), backend_of(device)))
         start, stop = 0, stack.shape[1]
     try:
         if weights is not None:
