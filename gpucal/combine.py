@@ -67,12 +67,12 @@ def combine(img_list=None, output_file=None, method="average", weights=None, sca
         pixel whose kept values all weigh 0 has no data (NaN, or 0 for "sum",
         and :attr:`MaskFlag.NO_DATA`), as if every value had been rejected.
     scale : array_like, callable or {"mode", "median", "mean"}, optional
-        Array: N multipliers. Callable: called on each frame's data, returns
-        its multiplier. String: each frame is *divided* by that statistic of
-        its finite unmasked pixels (``"mode"`` is the histogram mode of
-        :func:`gpucal.stats.mode`) — flat normalisation. Statistics and
-        callables need whole frames: FITS inputs are then read once more, a
-        frame at a time, before the bands.
+        Array: N multipliers. Callable: called on each frame's data (a
+        NumPy array, on either device), returns its multiplier. String: each
+        frame is *divided* by that statistic of its finite unmasked pixels
+        (``"mode"`` is the histogram mode of :func:`gpucal.stats.mode`) —
+        flat normalisation. Statistics and callables need whole frames: FITS
+        inputs are then read once more, a frame at a time, before the bands.
     mem_limit : int, float or str, optional
         Bytes (or e.g. ``"2GB"``) for the stack bands and their scratch; the
         outputs come on top (data, uncertainty, count of kept values and

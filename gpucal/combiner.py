@@ -55,8 +55,8 @@ class Combiner:
         (N,) or (N, ny, nx).
     scaling : array, callable or None
         Multipliers per frame, or a callable returning one from a frame's
-        data. Clipping (extrema and sigma) uses scaled values (see the
-        module notes).
+        data. Clipping (extrema and sigma) uses scaled values (see
+        :mod:`gpucal.combine`'s notes).
 
     Examples
     --------
@@ -238,7 +238,8 @@ class Combiner:
         `median_func` and `uncertainty_func` (called as ``f(stack, axis=0)``)
         replace the statistics, as in ccdproc; they run on the generic path
         (see :meth:`_generic` for what they are given). The result is a
-        CCDData when the frames were CCDData, else a Frame.
+        CCDData, a Frame or an array, as the frames came in
+        (:func:`gpucal.sources.give_back`).
         """
         return self._combine("median", scale_to, median_func, uncertainty_func)
 

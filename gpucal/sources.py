@@ -113,16 +113,15 @@ def stack_input(frames):
                                  f"{type(frames).__name__} (give a list of frames, CCDData or "
                                  "file names, a comma-separated string of names, or a 3-D "
                                  "array)") from None
-        paths = [isinstance(f, (str, os.PathLike)) for f in frames]
-        if any(paths) and not all(paths):
+        names = file_names(frames)  # an iterator of names
+    for i, f in enumerate(frames if names is None else []):
+        if isinstance(f, (str, os.PathLike)):
             raise FrameTypeError("frames: give either file paths or in-memory frames, not a mix")
-        for i, f in enumerate(frames):
-            try:
-                paths[i] or kind_of(f)
-            except TypeError:
-                raise TypeError(f"frames[{i}]: expected an array, Frame, CCDData or file path; "
-                                f"got {type(f).__name__}") from None
-        names = [os.fspath(f) for f in frames] if frames and all(paths) else None
+        try:
+            kind_of(f)
+        except TypeError:
+            raise TypeError(f"frames[{i}]: expected an array, Frame, CCDData or file path; "
+                            f"got {type(f).__name__}") from None
     if not (frames if names is None else names):
         raise ValueError("combine: no frames to combine")
     return ("images", frames) if names is None else ("files", names)
