@@ -547,7 +547,7 @@ def test_gpu_stack_deeper_than_the_kernel_keeps_to_mem_limit():
     got = combine(on_gpu, "average", sigma_clip=True, mem_limit=limit)
     output = ny * nx * (4 + 4 + 4 + 2)
     assert pool.total_bytes() - before <= limit + output + (1 << 20)
-    np.testing.assert_allclose(to_device(got.data, "cpu"), want.data, rtol=1e-6)
+    np.testing.assert_allclose(to_device(got, "cpu"), want, rtol=1e-6)  # arrays in: arrays out
 
 
 @pytest.mark.gpu
