@@ -31,9 +31,9 @@ from .backend import backend_for_device, get_backend
 from .errors import FrameError, FrameTypeError, require_pixels
 from .frame import Frame, ccddata_header
 
-__all__ = ["as_frame", "backend_of", "file_names", "float_data", "from_user", "give_back",
-           "image_data", "is_ccddata", "is_dask_array", "kind_of", "parts", "stack_input",
-           "to_user", "unit_and_header"]
+__all__ = ["as_frame", "backend_of", "file_names", "from_user", "give_back", "image_data",
+           "is_ccddata", "is_dask_array", "kind_of", "parts", "stack_input", "to_user",
+           "unit_and_header"]
 
 
 def is_ccddata(item):
@@ -185,14 +185,6 @@ def backend_of(device, *resident):
     return get_backend(*resident) if resident else backend_for_device(device)
 
 
-def float_data(data, name):
-    """`data` as float32 or float64 (kept) or float64 (other numbers); TypeError otherwise."""
-    refuse_complex(data.dtype, name)
-    if data.dtype.kind not in "biuf":
-        raise TypeError(f"{name}: expected numbers, got {data.dtype}")
-    return data if data.dtype in (np.float32, np.float64) else data.astype(np.float64)
-
-
 def image_data(image, name, *, with_mask=False, ndim=2):
     """(data, backend) of an image given as a NumPy/CuPy array, Frame or CCDData.
 
@@ -212,7 +204,9 @@ def image_data(image, name, *, with_mask=False, ndim=2):
     """
     data, mask, _ = parts(image, name, ndim)
     backend = get_backend(data, mask if with_mask else None)
-    data = float_data(backend.asarray(data), name)
+    data = backend.asarray(data)
+    if data.dtype not in (np.float32, np.float64):
+        data = data.astype(np.float64)
     if not with_mask:
         return data, backend
     if mask is not None:
