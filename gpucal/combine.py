@@ -258,8 +258,9 @@ def combine_frame(frames, method="average", *, weights=None, scale=None, mem_lim
         rejection = dict(
             minmax=(minmax_clip_min, minmax_clip_max) if minmax_clip else None,
             extrema=options.extrema_ranks(source.n, nlow, nhigh) if clip_extrema else None,
-            sigma=options.sigma_options(sigma_clip_low_thresh, sigma_clip_high_thresh, sigma_clip_func,
-                         sigma_clip_dev_func, maxiters) if sigma_clip else None)
+            sigma=options.sigma_options(sigma_clip_low_thresh, sigma_clip_high_thresh,
+                                        sigma_clip_func, sigma_clip_dev_func, maxiters)
+            if sigma_clip else None)
         factors = options.scale_factors(scale, source, dtype)
         w = options.checked_weights(weights, source, backend)
         pixel_weights = w is not None and w.ndim > 1
