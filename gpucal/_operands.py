@@ -1,10 +1,10 @@
-"""Reading the operands of calibration steps: images, units, gains, exposure times.
+"""The operands of calibration steps besides images: units, gains, exposure times, and
+ccdproc's keyword log (``add_keyword``).
 
-ccdproc takes CCDData and astropy Quantities; gpucal also takes Frames, bare
-arrays and plain numbers, and answers each with the same kind of result.
+ccdproc takes astropy Quantities; gpucal also takes plain numbers. Images are
+read, and results given back, by :mod:`gpucal.sources`.
 """
 
-import copy
 import functools
 import inspect
 import warnings
@@ -13,88 +13,12 @@ import numpy as np
 from astropy import units as u
 from astropy.io import fits
 
-from ._image import is_ccddata
-from .errors import FrameError, MissingKeywordError
-from .frame import Frame, ccddata_header
+from .errors import MissingKeywordError
+from .frame import Frame
 from .provenance import RECORDING
+from .sources import is_ccddata
 
 EXPOSURE_KEYS = ("EXPTIME", "EXPOSURE")
-
-
-def as_frame(image, name):
-    """(Frame, kind) for a Frame, CCDData or 2-D array; `kind` says what to give back.
-
-    CCDData and arrays keep their floating dtype (integers become float64),
-    as ccdproc computes in the input's precision. Nothing is copied that
-    need not be: the steps never modify their inputs.
-    """
-    if isinstance(image, Frame):
-        return image, "frame"
-    if is_ccddata(image):
-        kind, make = "ccddata", Frame.from_ccddata
-    elif hasattr(image, "__array__") or hasattr(image, "__cuda_array_interface__"):
-        kind, make = "array", Frame
-    else:
-        raise TypeError(f"{name}: expected a Frame, CCDData or 2-D array; "
-                        f"got {type(image).__name__}")
-    try:
-        return make(image, dtype=None), kind
-    except (FrameError, TypeError) as exc:  # Frame's messages name "data": say which operand
-        raise type(exc)(f"{name}: {exc}") from None
-
-
-def give_back(frame, kind, like=None):
-    """The result as the kind of object the caller passed: CCDData for CCDData, else a Frame.
-
-    With `like` (the CCDData the result derives from) the CCDData's meta is a
-    copy of `like`'s, of the same type (a dict stays a dict, its keys as they
-    were, values FITS cannot hold kept), with what the step wrote into the
-    Frame's header added (NCOMBINE, HISTORY, a shifted CRPIX ...), and its WCS
-    is `like`'s (reference pixel shifted as the header's): ccdproc's results.
-    """
-    if kind != "ccddata":
-        return frame
-    ccd = frame.to_ccddata()
-    if like is not None:
-        ccd.meta = result_meta(like, frame.header)
-        if like.wcs is not None:
-            wcs = like.wcs.deepcopy()
-            for i in (0, 1):
-                key = f"CRPIX{i + 1}"
-                if key in frame.header and i < len(wcs.wcs.crpix):
-                    wcs.wcs.crpix[i] = frame.header[key]
-            ccd.wcs = wcs
-    return ccd
-
-
-def result_meta(like, header):
-    """`like.meta` (copied, same type) plus the cards of `header` that are new or changed."""
-    base = ccddata_header(like)
-    wcs_keys = set() if like.wcs is None else set(like.wcs.to_header(relax=True))
-    meta = like.meta
-    is_header = isinstance(meta, fits.Header)
-    meta = meta.copy() if is_header else copy.deepcopy(meta)
-    names = {} if is_header else {str(k).upper(): k for k in meta}
-    for card in header.cards:
-        key = card.keyword
-        if key in ("HISTORY", "COMMENT", "") or key in wcs_keys:
-            continue
-        if key in base and base[key] == card.value:
-            continue
-        if is_header:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", fits.verify.VerifyWarning)
-                meta[key] = (card.value, card.comment)
-        else:
-            meta[names.get(key, key)] = card.value
-    new = [str(h) for h in header.get("HISTORY", [])][len(base.get("HISTORY", [])):]
-    if new and is_header:
-        for line in new:
-            meta.add_history(line)
-    elif new:  # a dict holds one value per key: the lines in one string FITS can write
-        old = meta.get("HISTORY")
-        meta["HISTORY"] = "; ".join(([str(old)] if old else []) + new)
-    return meta
 
 
 # ccdproc's names for its keyword log (ccdproc.core._short_names, 2.5.1)

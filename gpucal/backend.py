@@ -105,10 +105,8 @@ def to_device(x, device):
     >>> gpucal.to_device(np.arange(3.0), "cpu")
     array([0., 1., 2.])
     """
-    from .frame import Frame  # frame.py builds on this module
-
-    if isinstance(x, Frame):
-        return x.to_device(device)
+    if not (isinstance(x, np.ndarray) or _is_cupy(x)) and hasattr(x, "to_device"):
+        return x.to_device(device)  # a Frame moves itself (frame.py builds on this module)
     return move(x, backend_for_device(device))
 
 

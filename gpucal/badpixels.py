@@ -1,6 +1,6 @@
 """Bad pixels and columns from a flat (or a ratio of flats): IRAF's ccdmask as ccdproc has it."""
 
-from ._image import image_data
+from .sources import image_data
 
 __all__ = ["ccdmask"]
 

@@ -2,8 +2,9 @@
 
 Each function has ccdproc 2.5.1's name, parameters and arithmetic (astropy's
 StdDevUncertainty propagation, masks OR-ed), and takes a :class:`~gpucal.Frame`,
-an astropy ``CCDData`` or a bare 2-D array. It returns a CCDData for a CCDData
-and a Frame otherwise, on the device of the input; inputs are never modified.
+an astropy ``CCDData`` or a bare 2-D array, and gives back the type that came in
+(:mod:`gpucal.sources`: a CCDData, a Frame, or the data array), on the device
+of the input; inputs are never modified.
 
 All of them are one routine: :func:`ccd_process` turns its arguments into an
 :class:`~gpucal._xp.arithmetic.Arithmetic` and the backend applies the whole chain
@@ -26,15 +27,15 @@ refuses:
 import numpy as np
 from astropy import units as u
 
-from ._image import is_ccddata
-from ._operands import (as_frame, check_square, exposure_seconds, give_back, logged,
-                        positive_seconds, quantity, unit_factor)
+from ._operands import (check_square, exposure_seconds, logged, positive_seconds, quantity,
+                        unit_factor)
 from ._xp.arithmetic import Arithmetic, Term
 from .backend import get_backend
 from .flags import MaskFlag, as_bits
 from .frame import Frame
 from .provenance import add_history
 from .sections import check_section, parse_section
+from .sources import as_frame, give_back, is_ccddata, parts
 
 __all__ = ["ccd_process", "create_deviation", "flat_correct", "gain_correct",
            "subtract_bias", "subtract_dark", "subtract_overscan", "trim_image"]
@@ -44,6 +45,7 @@ class _Batch:
     """Frames to calibrate as (..., ny, nx) arrays: one frame, or a batch of n."""
 
     def __init__(self, ccd):
+        self.stacked = False  # a 3-D array: its results come back as one
         if isinstance(ccd, (list, tuple)):
             if not ccd:
                 raise ValueError("ccd_process: an empty list of frames")
@@ -53,6 +55,7 @@ class _Batch:
         elif getattr(ccd, "ndim", 2) == 3 and not isinstance(ccd, Frame):
             frames = [Frame(plane, dtype=None) for plane in ccd]
             self.kind, self.batch, self.likes = "array", True, [None] * len(frames)
+            self.stacked = True
         else:
             frame, self.kind = as_frame(ccd, "ccd")
             frames, self.batch, self.likes = [frame], False, [ccd]
@@ -89,6 +92,8 @@ class _Batch:
         return self.backend.xp.asarray(values, self.dtype).reshape(-1, 1, 1)
 
     def results(self, data, sigma, mask):
+        if self.stacked:
+            return data
         frames = []
         for i, header in enumerate(self.headers):
             pick = (lambda a: a[i]) if self.batch else (lambda a: a)
@@ -148,10 +153,9 @@ def _overscan_region(batch, overscan, fits_section):
         return batch.data[(..., *_section(fits_section, "overscan section", batch))]
     if batch.batch:
         raise TypeError("a batch takes its overscan as a FITS section (fits_section/oscan)")
-    data = getattr(overscan, "data", overscan) if is_ccddata(overscan) else overscan
-    if getattr(data, "ndim", None) == 1:  # one strip: collapsed to one level, as ccdproc
-        region = get_backend(batch.data, data).asarray(data)
-        return region.astype(batch.dtype, copy=False)
+    data = parts(overscan, "overscan", ndim=None)[0]
+    if data.ndim == 1:  # one strip: collapsed to one level, as ccdproc
+        return get_backend(batch.data, data).asarray(data).astype(batch.dtype, copy=False)
     return _operand(overscan, "overscan", batch).data
 
 
@@ -498,7 +502,7 @@ def subtract_overscan(ccd, overscan=None, overscan_axis=1, fits_section=None, me
     >>> import numpy as np
     >>> from gpucal.calibrate import subtract_overscan
     >>> raw = np.array([[105.0, 5.0, 5.0], [210.0, 10.0, 10.0]])
-    >>> subtract_overscan(raw, fits_section="[2:3,1:2]").data
+    >>> subtract_overscan(raw, fits_section="[2:3,1:2]")  # an array in: an array out
     array([[100.,   0.,   0.],
            [200.,   0.,   0.]])
     """
@@ -523,7 +527,7 @@ def trim_image(ccd, fits_section=None):
     --------
     >>> import numpy as np
     >>> from gpucal.calibrate import trim_image
-    >>> trim_image(np.arange(12.0).reshape(3, 4), "[2:3,1:2]").data
+    >>> trim_image(np.arange(12.0).reshape(3, 4), "[2:3,1:2]")
     array([[1., 2.],
            [5., 6.]])
     """
@@ -545,7 +549,7 @@ def subtract_bias(ccd, master):
     --------
     >>> import numpy as np
     >>> from gpucal.calibrate import subtract_bias
-    >>> subtract_bias(np.full((2, 2), 110.0), np.full((2, 2), 10.0)).data
+    >>> subtract_bias(np.full((2, 2), 110.0), np.full((2, 2), 10.0))
     array([[100., 100.],
            [100., 100.]])
     """
@@ -575,7 +579,7 @@ def subtract_dark(ccd, master, dark_exposure=None, data_exposure=None, exposure_
     >>> from gpucal.calibrate import subtract_dark
     >>> out = subtract_dark(np.full((1, 2), 50.0), np.full((1, 2), 20.0),
     ...                     dark_exposure=60 * u.s, data_exposure=30 * u.s, scale=True)
-    >>> out.data
+    >>> out
     array([[40., 40.]])
     """
     return _process(ccd, "subtract_dark", dark_frame=master, dark_exposure=dark_exposure,
@@ -600,7 +604,7 @@ def flat_correct(ccd, flat, min_value=None, norm_value=None):
     --------
     >>> import numpy as np
     >>> from gpucal.calibrate import flat_correct
-    >>> flat_correct(np.full((1, 2), 100.0), np.array([[1.0, 3.0]])).data
+    >>> flat_correct(np.full((1, 2), 100.0), np.array([[1.0, 3.0]]))
     array([[200.        ,  66.66666667]])
     """
     return _process(ccd, "flat_correct", master_flat=flat, min_value=min_value,

@@ -16,12 +16,12 @@ from astropy.utils.exceptions import AstropyDeprecationWarning
 
 from . import lacosmic
 from ._dtype import refuse_complex
-from ._image import is_ccddata
-from ._operands import as_frame, check_square, give_back, logged
+from ._operands import check_square, logged
 from .backend import get_backend
 from .flags import MaskFlag
 from .frame import Frame
 from .provenance import add_history
+from .sources import as_frame, give_back, kind_of
 
 __all__ = ["cosmicray_lacosmic", "detect_cosmics"]
 
@@ -476,9 +476,11 @@ psfsize, psfk, psfbeta, verbose, inbkg, invar
                       "3.0: use inbkg instead to have the background removed during "
                       "detection", AstropyDeprecationWarning, stacklevel=2)
     pssl = 0.0 if pssl is None else pssl
-    if not (isinstance(ccd, Frame) or is_ccddata(ccd) or hasattr(ccd, "__array__")
-            or hasattr(ccd, "__cuda_array_interface__")):
-        raise TypeError(f"ccd: expected a Frame, CCDData or array; got {type(ccd).__name__}")
+    try:
+        kind = kind_of(ccd)
+    except TypeError:
+        raise TypeError(f"ccd: expected a Frame, CCDData or array; got {type(ccd).__name__}") \
+            from None
     gain = gain if isinstance(gain, u.Quantity) else gain * u.electron / u.adu
     readnoise = readnoise if isinstance(readnoise, u.Quantity) else readnoise * u.electron
     if pssl != 0 and (inbkg is not None or invar is not None):
@@ -495,11 +497,11 @@ psfsize, psfk, psfbeta, verbose, inbkg, invar
         clean = clean - pssl
         return crmask, clean * gain.value if apply else clean
 
-    if not isinstance(ccd, Frame) and not is_ccddata(ccd):  # an array: ccdproc's tuple
+    if kind in ("array", "masked"):  # ccdproc's tuple
         crmask, clean = cleaned(ccd, None)
         return clean, crmask
 
-    frame, kind = as_frame(ccd, "ccd")
+    frame, _ = as_frame(ccd, "ccd")
     gain = _check_units(frame.unit, gain, readnoise)
     crmask, clean = cleaned(frame.data, None if frame.mask is None else frame.mask != 0)
     sigma = frame.uncertainty

@@ -2,7 +2,7 @@
 
 Each task holds the whole stack for its rows: a band of a Dask array (Dask
 materialises it on the worker) or the rows of every FITS file, which the worker
-reads itself. The per-pixel work is :func:`gpucal.combine.combine_band`, the same
+reads itself. The per-pixel work is :func:`gpucal.banding.combine_band`, the same
 as in memory, so the result is identical; bands come back to the caller's process
 as they finish and are placed in the output there.
 """
@@ -14,8 +14,9 @@ import numpy as np
 
 from .backend import backend_for_device, get_backend, move
 from .device import ENV_VAR
-from .combine import (_ArraySource, _band_rows, _FileSource, _NoProgress, combine_band,
-                      parse_bytes)
+from .banding import band_rows, combine_band, parse_bytes
+from .sources import backend_of
+from .stack_sources import ArraySource, FileSource
 
 DEFAULT_BAND_LIMIT = 2e9  # bytes of stack per band (and its scratch) on a worker
 
@@ -27,7 +28,7 @@ class _Files:
         self.paths, self.hdu, self.unit = paths, hdu, unit
 
     def open(self, device):
-        return _FileSource(self.paths, device, self.hdu, self.unit, _NoProgress())
+        return FileSource(self.paths, device, self.hdu, self.unit)
 
 
 def _band_task(stack, start, stop, weights, device, work):
@@ -35,7 +36,7 @@ def _band_task(stack, start, stop, weights, device, work):
     if isinstance(stack, _Files):
         source = stack.open(device)
     else:  # this band of a Dask array, already computed here
-        source = _ArraySource(move(np.asarray(stack), backend_for_device(device)))
+        source = ArraySource(move(np.asarray(stack), backend_of(device)))
         start, stop = 0, stack.shape[1]
     try:
         if weights is not None:
@@ -59,11 +60,11 @@ def combine_bands(source, client, weights, pixel_weights, mem_limit, *, device, 
     """
     import dask
 
-    if isinstance(source, _FileSource):
+    if isinstance(source, FileSource):
         stack = _Files(source.files.paths, hdu, unit)
     budget = parse_bytes(mem_limit) if mem_limit is not None else DEFAULT_BAND_LIMIT
     numpy = backend_for_device("cpu")
-    rows = _band_rows(source, work["dtype"], pixel_weights, numpy, budget)
+    rows = band_rows(source, work["dtype"], pixel_weights, numpy, budget)
     rows = max(1, min(rows, math.ceil(source.shape[0] / (2 * _workers(client)))))
     if weights is not None:
         weights = get_backend(weights).to_numpy(weights)
@@ -71,7 +72,7 @@ def combine_bands(source, client, weights, pixel_weights, mem_limit, *, device, 
     tasks, starts = [], range(0, source.shape[0], rows)
     for start in starts:
         stop = min(start + rows, source.shape[0])
-        band = stack if isinstance(source, _FileSource) else source.band(start, stop, None)[0]
+        band = stack if isinstance(source, FileSource) else source.band(start, stop, None)[0]
         w = weights[:, start:stop] if pixel_weights else weights
         tasks.append(dask.delayed(_band_task, pure=True)(band, start, stop, w, worker_device,
                                                          work))

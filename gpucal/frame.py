@@ -33,7 +33,7 @@ def meta_header(meta, dropped=None):
     ccdproc passes any meta through; what FITS cannot hold (lists, dicts, keys
     that are not strings) is left out of the header here and, when `dropped` is
     a list, its keys appended to it. The CCDData results keep the original meta
-    (:func:`gpucal._operands.give_back`); only a FITS file written from the
+    (:func:`gpucal.sources.give_back`); only a FITS file written from the
     header loses those values, and says so.
     """
     if meta is None or isinstance(meta, fits.Header):

@@ -12,23 +12,14 @@ from astropy import units as u
 from astropy.io import fits
 
 from . import io
-from ._image import image_data, is_ccddata
 from ._operands import exposure_seconds, positive_seconds
 from .backend import get_backend
 from .errors import FrameError
 from .flags import MaskFlag, as_bits, decode
-from .frame import Frame, ccddata_header
+from .sources import image_data, unit_and_header
 from .stats import image_stats
 
 __all__ = ["combine_masks", "hot_pixel_mask", "read_mask", "static_mask", "write_mask"]
-
-
-def _unit_and_header(image):
-    if isinstance(image, Frame):
-        return image.unit, image.header
-    if is_ccddata(image):
-        return image.unit, ccddata_header(image)
-    return None, None
 
 
 def _exposure(exposure_time, header):
@@ -82,7 +73,7 @@ def hot_pixel_mask(dark, *, exposure_time=None, threshold=4.0, unit="electron/s"
     >>> frame.flag(hot, MaskFlag.HOT_PIXEL)
     """
     data, backend = image_data(dark, "dark")
-    data_unit, header = _unit_and_header(dark)
+    data_unit, header = unit_and_header(dark)
     seconds = _exposure(exposure_time, header)
     limit = u.Quantity(threshold, unit)
     if data_unit is not None and data_unit != u.dimensionless_unscaled:

@@ -13,6 +13,7 @@ from .combine import combine_frame
 from .frame import Frame
 from .provenance import add_history
 from .robust import add_robust_stats, robust_stats
+from .sources import give_back, stack_input
 from .stats import statistic
 
 __all__ = ["make_master_bias", "make_master_dark", "make_master_flat"]
@@ -26,26 +27,27 @@ MASTER_COMBINE = dict(method="average", sigma_clip=True, sigma_clip_low_thresh=5
 
 
 def _frames(frames, device, unit):
-    """The frames as a list of Frames, arrays or CCDData; paths are read."""
-    if isinstance(frames, str):
-        frames = [f.strip() for f in frames.split(",") if f.strip()]
-    if len(frames) == 0:
-        raise ValueError("no frames to combine")
-    return [Frame.read(f, device=device, unit=unit) if not hasattr(f, "shape") and
-            not isinstance(f, Frame) else f for f in frames]
+    """The frames to calibrate before combining, as a list of images; files are read."""
+    form, frames = stack_input(frames)
+    if form == "files":
+        return [Frame.read(f, device=device, unit=unit) for f in frames]
+    return list(frames)
 
 
-def _finish(master, imagetyp, output_file, overwrite):
+def _finish(combined, imagetyp, output_file, overwrite):
+    """The master with IMAGETYP and its statistics, written if asked, as a CCDData when the
+    frames were CCDData, else a Frame (a master is its header as much as its data)."""
+    master, kind, like = combined
     master.header["IMAGETYP"] = (imagetyp, "gpucal master calibration")
     add_robust_stats(master.header, robust_stats(master))
     if output_file is not None:
         master.write(output_file, overwrite=overwrite)
-    return master
+    return give_back(master, kind, like) if kind == "ccddata" else master
 
 
 def _combine(frames, combine_kwargs, **fixed):
     kwargs = {**MASTER_COMBINE, **combine_kwargs, **fixed}
-    return combine_frame(frames, **kwargs)[0]
+    return combine_frame(frames, **kwargs)
 
 
 def make_master_bias(frames, *, output_file=None, overwrite=False, device=None, unit=None,
@@ -69,7 +71,7 @@ def make_master_bias(frames, *, output_file=None, overwrite=False, device=None, 
 
     Returns
     -------
-    Frame
+    Frame (CCDData when the frames are CCDData)
         IMAGETYP ``'MASTER BIAS'``, NCOMBINE and the robust statistics in the header.
 
     Examples
@@ -83,8 +85,8 @@ def make_master_bias(frames, *, output_file=None, overwrite=False, device=None, 
     >>> abs(master.header["QUANT500"] - 300) < 1
     True
     """
-    master = _combine(frames, combine_kwargs, device=device, unit=unit)
-    return _finish(master, "MASTER BIAS", output_file, overwrite)
+    return _finish(_combine(frames, combine_kwargs, device=device, unit=unit), "MASTER BIAS",
+                   output_file, overwrite)
 
 
 def make_master_dark(frames, *, bias=None, output_file=None, overwrite=False, device=None,
@@ -103,7 +105,7 @@ def make_master_dark(frames, *, bias=None, output_file=None, overwrite=False, de
 
     Returns
     -------
-    Frame
+    Frame (CCDData when the frames are CCDData)
         IMAGETYP ``'MASTER DARK'`` and EXPTIME (seconds) in the header.
 
     Raises
@@ -133,9 +135,9 @@ def make_master_dark(frames, *, bias=None, output_file=None, overwrite=False, de
                          "per exposure time")
     if bias is not None:
         frames = ccd_process(frames, master_bias=bias)
-    master = _combine(frames, combine_kwargs)
-    master.header["EXPTIME"] = (exposures[0], "[s] exposure time of the darks")
-    return _finish(master, "MASTER DARK", output_file, overwrite)
+    combined = _combine(frames, combine_kwargs)
+    combined[0].header["EXPTIME"] = (exposures[0], "[s] exposure time of the darks")
+    return _finish(combined, "MASTER DARK", output_file, overwrite)
 
 
 def make_master_flat(frames, *, bias=None, dark=None, normalize="mode", output_file=None,
@@ -159,7 +161,7 @@ def make_master_flat(frames, *, bias=None, dark=None, normalize="mode", output_f
 
     Returns
     -------
-    Frame
+    Frame (CCDData when the frames are CCDData)
         IMAGETYP ``'MASTER FLAT'``, NORMVAL (the combined flat's statistic
         before the final normalisation).
 
@@ -184,7 +186,8 @@ def make_master_flat(frames, *, bias=None, dark=None, normalize="mode", output_f
     if bias is not None or dark is not None:
         frames = ccd_process(_frames(frames, device, unit), master_bias=bias, dark_frame=dark,
                              dark_scale=dark is not None)
-    master = _combine(frames, combine_kwargs, scale=normalize, device=device, unit=unit)
+    combined = _combine(frames, combine_kwargs, scale=normalize, device=device, unit=unit)
+    master = combined[0]
     norm = statistic(normalize, master.data, master.bool_mask)
     if not norm > 0:
         raise ValueError(f"the combined flat's {normalize} is {norm}; cannot normalise it")
@@ -192,4 +195,4 @@ def make_master_flat(frames, *, bias=None, dark=None, normalize="mode", output_f
     master.uncertainty = master.uncertainty / master.dtype.type(norm)
     master.header["NORMVAL"] = (norm, f"{normalize} of the combined flat, divided out")
     add_history(master.header, "make_master_flat", master.backend, normalize=normalize)
-    return _finish(master, "MASTER FLAT", output_file, overwrite)
+    return _finish(combined, "MASTER FLAT", output_file, overwrite)

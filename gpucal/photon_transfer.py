@@ -65,10 +65,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._image import image_data
 from ._xp.stack import MAD_TO_STD
 from .backend import get_backend
 from .sections import check_section, parse_section
+from .sources import image_data
 
 __all__ = ["DetectorMeasurement", "GainEstimate", "ReadNoiseEstimate", "gain_from_flats",
            "measure_detector", "readnoise_from_biases"]

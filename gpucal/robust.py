@@ -7,11 +7,8 @@ the same keywords, and the histogram mode, on either backend.
 
 import math
 
-import numpy as np
-
-from ._image import float_data, is_ccddata
 from .backend import get_backend
-from .frame import Frame
+from .sources import image_data
 from .stats import mode
 
 __all__ = ["KEYS", "add_robust_stats", "robust_stats"]
@@ -39,29 +36,15 @@ _IQR_TO_STD = 0.7413
 
 
 def _data_and_mask(image, mask):
-    """(data, boolean mask or None, backend) of an array, Frame, CCDData or MaskedArray."""
-    masks = [mask]
-    if isinstance(image, Frame):
-        data = image.data
-        masks.append(image.bool_mask)
-    elif is_ccddata(image):
-        data = image.data
-        masks.append(image.mask)
-    elif isinstance(image, np.ma.MaskedArray):
-        data = image.data
-        masks.append(np.ma.getmaskarray(image))
-    else:
-        data = image
-    masks = [m for m in masks if m is not None]
-    backend = get_backend(data, *masks)
-    data = float_data(backend.asarray(data), "robust_stats")
-    bad = None
-    for m in masks:
-        m = backend.asarray(m, bool)
-        if m.shape != data.shape:
-            raise ValueError(f"robust_stats: mask shape {m.shape} does not match the "
+    """(data, boolean mask or None, backend): the image's own mask OR-ed with `mask`."""
+    data, bad, backend = image_data(image, "robust_stats", with_mask=True, ndim=None)
+    if mask is not None:
+        get_backend(data, mask)  # TypeError for NumPy and CuPy mixed
+        mask = backend.asarray(mask, bool)
+        if mask.shape != data.shape:
+            raise ValueError(f"robust_stats: mask shape {mask.shape} does not match the "
                              f"data's {data.shape}")
-        bad = m if bad is None else bad | m
+        bad = mask if bad is None else bad | mask
     return data, bad, backend
 
 

@@ -97,6 +97,7 @@ def test_combine_writes_what_the_api_computes(flats, tmp_path, capsys):
                               sigma_clip_func="median", sigma_clip_dev_func="mad_std",
                               maxiters=None, minmax_clip=True,
                               minmax_clip_max=50000, device="cpu")  # as --device cpu
+    expected = gpucal.Frame.from_ccddata(expected, dtype=None)  # file names in: a CCDData out
     written = gpucal.Frame.read(out, device="cpu")
     np.testing.assert_array_equal(written.data, expected.data)
     np.testing.assert_array_equal(written.uncertainty, expected.uncertainty)

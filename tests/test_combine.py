@@ -13,7 +13,7 @@ from astropy.stats import sigma_clip as astropy_sigma_clip
 import gpucal
 from gpucal import Combiner, Frame, FrameError, MaskFlag, combine, to_device
 from gpucal import io as gio
-from gpucal.combine import parse_bytes
+from gpucal.combine import combine_frame, parse_bytes
 
 N = 9
 
@@ -132,8 +132,8 @@ def test_zero_weights_mean_no_data(method, backend):
     assert np.isnan(sigma[no_data]).all() and np.isfinite(value[~no_data]).all()
     assert value[2, 3] == pytest.approx(  # nothing rejected there: the plain weighted result
         (data[:, 2, 3] * w[:, 2, 3]).sum() / (w[:, 2, 3].sum() if method == "average" else 1))
-    everything = combine(to_device(data, backend.device), method,
-                         weights=to_device(np.zeros(4), backend.device))
+    everything, _, _ = combine_frame(to_device(data, backend.device), method,
+                                     weights=to_device(np.zeros(4), backend.device))
     assert (to_device(everything.mask, "cpu") == MaskFlag.NO_DATA).all()
     combiner = Combiner(frames, dtype=np.float64)
     combiner.weights = to_device(w, backend.device)
@@ -204,7 +204,8 @@ def test_nan_and_inf_never_propagate(backend):
     data[:, 7, 7] = np.nan  # all NaN: flagged, not silently zero
     data[3, 8, 8] = np.inf
     for method in ("average", "median", "sum"):
-        got = to_device(combine(to_device(data.astype(np.float32), backend.device), method), "cpu")
+        stack = to_device(data.astype(np.float32), backend.device)
+        got = to_device(combine_frame(stack, method)[0], "cpu")  # an array in: no Frame out
         assert got.mask[7, 7] == MaskFlag.NO_DATA
         assert np.isfinite(got.data[~got.bool_mask]).all()
         assert np.isfinite(got.uncertainty[8, 8])
@@ -268,7 +269,7 @@ def test_combiner_equals_combine():
 def test_combiner_user_functions_and_what_it_rejects():
     """ccdproc's user functions take the generic path (they were refused before)."""
     data = np.array([np.full((2, 2), v) for v in (1.0, 2.0, 30.0)])
-    c = Combiner(data, dtype=np.float64)
+    c = Combiner([Frame(d, dtype=None) for d in data], dtype=np.float64)  # Frames out
     c.data_arr.mask[2, 0, 0] = True  # the masked array is a view of the Combiner's stack
     got = c.median_combine(median_func=np.ma.median, uncertainty_func=np.ma.std)
     assert got.data[0, 0] == 1.5 and got.data[1, 1] == 2.0
@@ -305,12 +306,17 @@ def test_every_kind_of_input_gives_the_same_result(tmp_path):
     }
     for name, frames in inputs.items():
         got = combine(frames, "median", device="cpu")
-        if name == "CCDData":  # CCDData in, CCDData out
+        if name in ("CCDData", "paths", "comma string"):  # CCDData out, as ccdproc
             got = Frame.from_ccddata(got, dtype=None)
+        elif name.startswith("masked"):  # masked arrays in, a masked array out
+            assert isinstance(got, np.ma.MaskedArray)
+            np.testing.assert_array_equal(np.ma.getmaskarray(got), ref.bool_mask)
+            got = combine_frame(frames, "median", device="cpu")[0]
         np.testing.assert_array_equal(got.data, ref.data, err_msg=name)
         np.testing.assert_array_equal(got.uncertainty, ref.uncertainty, err_msg=name)
-    unmasked = combine(data, "median")
-    np.testing.assert_array_equal(combine(list(data), "median").data, unmasked.data)
+    unmasked = combine(data, "median")  # arrays in, an array out
+    np.testing.assert_array_equal(combine(list(data), "median"), unmasked)
+    np.testing.assert_array_equal(unmasked, combine_frame(data, "median")[0].data)
 
 
 def test_result_header_unit_and_output_file(tmp_path):
@@ -480,8 +486,8 @@ def test_tiled_result_is_identical_to_untiled(kwargs, backend):
     stack = to_device(np.ma.MaskedArray(data, masks).filled(np.nan), backend.device)
     if kwargs.get("weights") == "pixel":
         kwargs = dict(kwargs, weights=np.random.default_rng(2).uniform(1, 2, data.shape))
-    whole = combine(stack, **kwargs)
-    tiled = combine(stack, mem_limit=12 * 48 * 4 * 100, **kwargs)  # about 4 rows a band
+    whole = combine_frame(stack, **kwargs)[0]
+    tiled = combine_frame(stack, mem_limit=12 * 48 * 4 * 100, **kwargs)[0]  # ~4 rows a band
     for a, b in ((whole.data, tiled.data), (whole.uncertainty, tiled.uncertainty),
                  (whole.mask, tiled.mask)):
         np.testing.assert_array_equal(to_device(a, "cpu"), to_device(b, "cpu"))
@@ -495,7 +501,7 @@ def test_files_are_read_once_in_bands(tmp_path, monkeypatch):
     monkeypatch.setattr(gio.FitsStack, "rows", lambda self, i, a, b, out:
                         reads.append((i, a, b)) or original(self, i, a, b, out))
     # the CPU's band sizes (the GPU budgets its own scratch per value)
-    tiled = combine(paths, "median", mem_limit=6 * 30 * 80 * 5, device="cpu")  # ~5 rows a band
+    tiled = combine_frame(paths, "median", mem_limit=6 * 30 * 80 * 5, device="cpu")[0]  # ~5 rows
     per_file = {i: sorted((a, b) for j, a, b in reads if j == i) for i in range(6)}
     for spans in per_file.values():
         assert len(spans) > 5
@@ -541,7 +547,7 @@ def test_gpu_stack_deeper_than_the_kernel_keeps_to_mem_limit():
     got = combine(on_gpu, "average", sigma_clip=True, mem_limit=limit)
     output = ny * nx * (4 + 4 + 4 + 2)
     assert pool.total_bytes() - before <= limit + output + (1 << 20)
-    np.testing.assert_allclose(to_device(got.data, "cpu"), want.data, rtol=1e-6)
+    np.testing.assert_allclose(to_device(got, "cpu"), want, rtol=1e-6)  # arrays in: arrays out
 
 
 @pytest.mark.gpu

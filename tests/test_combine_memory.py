@@ -20,6 +20,7 @@ from astropy.io import fits
 import gpucal
 from gpucal import Frame, FrameError, combine
 from gpucal import io as gio
+from gpucal.combine import combine_frame
 
 NFRAMES, SIZE = 4, 2048
 LIMIT = 96_000_000  # bands of several hundred rows: the limit, not band_bytes, sizes them
@@ -122,7 +123,9 @@ if how == "cli":
     assert gpucal.cli.main(["combine", *paths, "-o", paths[0] + ".out.fits", "--sigma-clip",
                             "3", "3", "--mem-limit", limit, "--device", "cpu", "--overwrite"]) == 0
 else:
-    result = gpucal.combine(frames, "average", sigma_clip=True, mem_limit=limit, device="cpu")
+    from gpucal.combine import combine_frame  # the Frame combine holds (files give a CCDData)
+
+    result = combine_frame(frames, "average", sigma_clip=True, mem_limit=limit, device="cpu")[0]
     # data, uncertainty and mask, and the count of kept values combine held besides
     output = sum(a.nbytes for a in (result.data, result.uncertainty, result.mask))
     output += result.data.size * np.dtype(np.int32).itemsize
@@ -162,7 +165,8 @@ def test_peak_memory_stays_within_the_limit_plus_the_output(stacks, kind):
 @pytest.mark.parametrize("kind", ["plain", "int16", "gz", "fz"])
 def test_banded_files_give_the_in_memory_result(stacks, kind):
     paths = stacks[kind]
-    banded = combine(paths, "average", sigma_clip=True, mem_limit=LIMIT // 4, device="cpu")
+    banded = combine_frame(paths, "average", sigma_clip=True, mem_limit=LIMIT // 4,
+                           device="cpu")[0]
     whole = combine([Frame.read(p, device="cpu") for p in paths], "average", sigma_clip=True,
                     device="cpu")
     for got, want in ((banded.data, whole.data), (banded.uncertainty, whole.uncertainty),
@@ -178,8 +182,9 @@ def _small(tmp_path, kind, n=3, shape=(200, 64)):
 
 
 def _many_bands(paths, device="cpu", **kwargs):
-    """combine with a limit of a few rows a band (by the CPU backend's sizing)."""
-    return combine(paths, "median", mem_limit=3 * 64 * 80 * 20, device=device, **kwargs)
+    """combine's Frame with a limit of a few rows a band (by the CPU backend's sizing)."""
+    return combine_frame(paths, "median", mem_limit=3 * 64 * 80 * 20, device=device,
+                         **kwargs)[0]
 
 
 def test_a_gzip_file_is_decompressed_once(tmp_path, monkeypatch):

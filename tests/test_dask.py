@@ -9,6 +9,7 @@ import pytest
 
 import gpucal
 from gpucal import Frame
+from gpucal.combine import combine_frame
 from gpucal.cli import main
 from gpucal.pipeline.execute import _executor, execute, plan_reduction
 from test_reduce import N_PRODUCTS, assert_same_products, products, rows, simulate
@@ -133,9 +134,12 @@ OPTIONS = [dict(method="median"),
 @pytest.mark.parametrize("options", OPTIONS)
 def test_combine_of_a_dask_array_equals_the_in_memory_result(stack, options):
     dask_array = pytest.importorskip("dask.array")
-    expected = gpucal.combine(stack, **options)
-    got = gpucal.combine(dask_array.from_array(stack, chunks=(3, 50, 45)), **options,
-                         mem_limit="200kB")  # several bands
+    lazy = dask_array.from_array(stack, chunks=(3, 50, 45))
+    expected, _, _ = combine_frame(stack, **options)
+    got, _, _ = combine_frame(lazy, **options, mem_limit="200kB")  # several bands
+    as_array = gpucal.combine(lazy, **options, mem_limit="200kB")  # an array in: an array out
+    assert isinstance(as_array, np.ndarray)
+    np.testing.assert_array_equal(as_array, expected.data)
     for name in ("data", "uncertainty", "mask"):
         np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
     assert got.header["NCOMBINE"] == 9
@@ -150,8 +154,8 @@ def test_combine_of_files_across_a_cluster_equals_the_local_result(client, stack
         mask[10 * i:10 * i + 3, :5] = True  # MASK extensions reject values too
         paths.append(tmp_path / f"f{i}.fits")
         Frame(frame, mask=mask, unit="adu").write(paths[-1])
-    expected = gpucal.combine(paths, device="cpu", **options)
-    got = gpucal.combine(paths, device="cpu", client=client, mem_limit="300kB", **options)
+    expected, _, _ = combine_frame(paths, device="cpu", **options)
+    got, _, _ = combine_frame(paths, device="cpu", client=client, mem_limit="300kB", **options)
     for name in ("data", "uncertainty", "mask"):
         np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
     assert got.unit == expected.unit and got.header["NCOMBINE"] == 9

@@ -198,3 +198,69 @@ def test_real_cupy_without_gpu_falls_back_to_cpu():
         print(gpucal.gpu_status().reason)
     """)
     assert out.strip()
+
+
+def _import_graph(package):
+    """{module: modules of `package` it imports}, from the source: every import statement,
+    at module level or inside a function (a deferred import is a dependency too)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(importlib.util.find_spec(package).origin).parent
+    modules = {}
+    for path in root.rglob("*.py"):
+        parts = [package, *path.relative_to(root).with_suffix("").parts]
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in modules.items():
+        here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = ".".join(here[:len(here) - node.level + 1] + (
+                    [node.module] if node.module else [])) if node.level else node.module
+                found |= {f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
+                          for a in node.names}
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+        graph[name] = {m for m in found if m in modules and m not in (name, package)}
+    return graph
+
+
+def _cycles(graph):
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index, low, stack, cycles = {}, {}, [], []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while not component or component[-1] != v:
+                component.append(stack.pop())
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return cycles
+
+
+def test_the_core_and_the_steps_import_without_cycles():
+    """No module of gpucal outside the pipeline imports one that imports it back, even in a
+    function (backend↔frame and combine↔dask_combine did), and the layers point one way:
+    sources (what users pass) and the core import no step."""
+    graph = _import_graph("gpucal")
+    assert _cycles(graph) == [] or all(m.startswith("gpucal.pipeline.") for cycle in
+                                       _cycles(graph) for m in cycle), _cycles(graph)
+    steps = {"gpucal.combine", "gpucal.combiner", "gpucal.calibrate", "gpucal.badpixels",
+             "gpucal.cosmics", "gpucal.masks", "gpucal.masters", "gpucal.robust"}
+    for core in ("gpucal.sources", "gpucal.frame", "gpucal.backend", "gpucal.io"):
+        assert not graph[core] & steps, (core, graph[core] & steps)

@@ -14,6 +14,7 @@ def _optional_number(text):
 
 def _cmd_combine(args):
     from ..combine import combine
+    from ..device import resolve_device
     from ..io import raw_unit
     from ..progress import ProgressBar
 
@@ -46,7 +47,7 @@ def _cmd_combine(args):
     ny, nx = result.shape
     print(f"wrote {args.output}: {args.method} of {len(args.files)} frames ({ny}×{nx}), "
           f"{empty} pixels with no data, {time.monotonic() - started:.1f} s on the "
-          f"{result.device.upper()}")
+          f"{resolve_device(args.device).upper()}")
     return 0
 
 

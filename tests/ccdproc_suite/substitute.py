@@ -30,7 +30,7 @@ if os.environ.get("GPUCAL_SUITE_DTYPE"):  # e.g. float64: shows which failures a
 
     import numpy as np
 
-    importlib.import_module("gpucal.combine").DEFAULT_DTYPE = np.dtype(
+    importlib.import_module("gpucal.combine_options").DEFAULT_DTYPE = np.dtype(
         os.environ["GPUCAL_SUITE_DTYPE"])
 
 for _name in SUBSTITUTED:
