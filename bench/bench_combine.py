@@ -74,8 +74,8 @@ def test_gpucal_gpu(benchmark, request, case):
     fixture, kwargs = CASES[case]
     frames = request.getfixturevalue(fixture)
 
-    def run():
-        return gpucal.combine(frames, device="gpu", **kwargs).to_device("cpu")
+    def run():  # CCDData in: CCDData out, its data on the host
+        return gpucal.combine(frames, device="gpu", **kwargs)
 
     _, first_call_s = timed(run)  # includes NVRTC compilation of the kernel for this depth
     benchmark.extra_info.update(impl="gpucal-gpu", first_call_s=first_call_s)
