@@ -8,12 +8,19 @@ its worker is simply run again elsewhere: its product is either complete under i
 name or absent. Every worker reads a master once and keeps it (on the GPU, in device
 memory) for the science frames it calibrates.
 
+Each worker process gates its tasks' stages as the in-process executors do
+(:mod:`gpucal.pipeline.stages`): one task computing at a time, one reading ahead and the
+writers writing, so a worker started here has ``stages.threads`` threads; a worker of a
+cluster started elsewhere overlaps as far as its threads allow (three or more for one
+computing, one reading, one writing).
+
 Workers must see RAW_DIR and OUT_DIR under the same paths as the driver (one machine,
 or a shared filesystem).
 """
 
 import os
 
+from .stages import Stages
 from .tasks import task_record
 
 __all__ = ["DaskExecutor"]
@@ -40,9 +47,9 @@ class DaskExecutor:
         Address of a running scheduler (``tcp://host:8786``) to connect to.
     workers : int, optional
         Without `client` or `scheduler`: start a LocalCluster of this many worker
-        processes with one thread each (default: the CPU count; one for `device`
-        "gpu", whose tasks would all share one GPU, each process with its own
-        CUDA context and memory pool).
+        processes (default: the CPU count; one for `device` "gpu", whose tasks would
+        all share one GPU, each process with its own CUDA context and memory pool),
+        each computing one task at a time with ``stages.threads`` threads.
     gpus : bool, default False
         Start a dask-cuda ``LocalCUDACluster`` instead: one worker per visible GPU.
     device : {"cpu", "gpu"}, default "cpu"
@@ -64,6 +71,7 @@ class DaskExecutor:
 
     def __init__(self, client=None, *, scheduler=None, workers=None, gpus=False, device="cpu"):
         distributed = _distributed()
+        self.stages = Stages(compute=1)  # per worker process
         self._owned = []  # what close() shuts down
         if client is None:
             if scheduler is not None:
@@ -75,11 +83,11 @@ class DaskExecutor:
                     except ImportError:
                         raise ImportError("--gpus needs dask-cuda: pip install dask-cuda "
                                           f"and {_INSTALL}") from None
-                    cluster = LocalCUDACluster()
+                    cluster = LocalCUDACluster(threads_per_worker=self.stages.threads)
                 else:
                     cluster = distributed.LocalCluster(
                         n_workers=workers or (1 if device == "gpu" else os.cpu_count() or 1),
-                        threads_per_worker=1,
+                        threads_per_worker=self.stages.threads,
                         processes=True, dashboard_address=":0")
                 self._owned.append(cluster)
                 client = distributed.Client(cluster)
