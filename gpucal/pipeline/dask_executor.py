@@ -11,8 +11,8 @@ memory) for the science frames it calibrates.
 Each worker process gates its tasks' stages as the in-process executors do
 (:mod:`gpucal.pipeline.stages`): one task computing at a time, one reading ahead and the
 writers writing, so a worker started here has ``stages.threads`` threads; a worker of a
-cluster started elsewhere overlaps as far as its threads allow (three or more for one
-computing, one reading, one writing).
+cluster started elsewhere (`client` or `scheduler`) computes, on the CPU, on all of its workers'
+threads but those reading and writing (at least one), and on the GPU one task at a time.
 
 Workers must see RAW_DIR and OUT_DIR under the same paths as the driver (one machine,
 or a shared filesystem).
@@ -73,6 +73,7 @@ class DaskExecutor:
         distributed = _distributed()
         self.stages = Stages(compute=1)  # per worker process
         self._owned = []  # what close() shuts down
+        cluster = None  # one started here
         if client is None:
             if scheduler is not None:
                 client = distributed.Client(scheduler)
@@ -92,6 +93,11 @@ class DaskExecutor:
                 self._owned.append(cluster)
                 client = distributed.Client(cluster)
             self._owned.insert(0, client)
+        if device == "cpu" and cluster is None:  # started elsewhere: compute on every
+            # thread of its workers but those reading and writing
+            threads = min((w["nthreads"] for w in client.scheduler_info()["workers"].values()),
+                          default=self.stages.threads)
+            self.stages = Stages(compute=max(1, threads - 1 - self.stages.writers))
         self.client = client
         self._as_completed = distributed.as_completed
 
