@@ -54,13 +54,27 @@ class _Overlapping:
     def map(self, function, tasks):
         """Yield ``function(task)`` for every task, as they finish; `stages.threads` at once.
 
-        If the driver stops early (a full disk, an interrupt), tasks not started are
-        cancelled and those running finish before it goes on.
+        When a task raises (a full disk), the tasks not started are cancelled, those under
+        way finish and their records are yielded (a product written is recorded), then the
+        error is raised. If the driver stops early, tasks not started are cancelled and those
+        running finish before it goes on.
         """
         pool = ThreadPoolExecutor(self.stages.threads, thread_name_prefix="gpucal-task")
+        futures = [pool.submit(function, task) for task in tasks]
+        error = None
         try:
-            for future in as_completed([pool.submit(function, task) for task in tasks]):
+            for future in as_completed(futures):
+                if future.cancelled():
+                    continue
+                if future.exception() is not None:
+                    if error is None:
+                        error = future.exception()
+                        for other in futures:
+                            other.cancel()
+                    continue
                 yield future.result()
+            if error is not None:
+                raise error
         finally:
             pool.shutdown(cancel_futures=True)
 

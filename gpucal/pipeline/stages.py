@@ -51,9 +51,9 @@ class Stages:
     Examples
     --------
     >>> from gpucal.pipeline.stages import Stages
-    >>> stages = Stages(compute=1, writers=1, read_ahead_bytes=10**8)
-    >>> stages.threads  # one computing, one reading ahead, one writing
-    3
+    >>> stages = Stages(compute=1, writers=2, read_ahead_bytes=10**8)
+    >>> stages.threads  # one computing, one reading ahead, two writing
+    4
     >>> with stages.reading(10**6), stages.computing():
     ...     pass
     """
@@ -94,12 +94,13 @@ class Stages:
 
 
 def default_writers():
-    """Tasks writing at once by default: one per four CPUs, between 1 and 4.
+    """Tasks writing at once by default: one per four CPUs, between 2 and 4.
 
     A 2048² product takes a core for its SHA-256 and about as long again to encode and
-    write; more writers than that share the disk, not the work.
+    write, then waits for the disk (fsync): two writers keep one writing while the other
+    waits; more than one per four CPUs would share the disk, not the work.
     """
-    return max(1, min(4, load_backend("numpy").threads // 4))
+    return max(2, min(4, load_backend("numpy").threads // 4))
 
 
 class _Budget:

@@ -24,6 +24,7 @@ configuration's ``saturation`` in the raw frame are flagged SATURATED.
 import errno
 import functools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -44,7 +45,7 @@ from ..masters import make_master_bias, make_master_dark, make_master_flat
 from .config import CALIBRATIONS
 from .headers import header_number
 from .plan import MasterTask, MaskTask, ScienceTask
-from .results import Record, file_stamp
+from .results import Record, file_checksum, file_times
 from .stages import Stages, timed_read
 from ..robust import KEYS, add_robust_stats, robust_stats
 
@@ -337,11 +338,16 @@ def _readouts(task):
 
 def _read(task):
     """The reading stage: {raw input: [size, mtime_ns, SHA-256]} and the raw frames, on the
-    host. The stamps come first: a change of a file while it is read shows next time."""
+    host; the files are hashed in a second thread while they are read (hashlib and astropy's
+    reading release the GIL). Sizes and times come first: a change of a file while it is
+    read shows next time."""
     raws = raw_inputs(task)
-    stamps = {path: file_stamp(path) for path in raws}
-    frames = [Frame.read(path, device="cpu", unit=readout.unit)
-              for path, readout in zip(raws, _readouts(task))]
+    times = {path: file_times(path) for path in raws}
+    with ThreadPoolExecutor(1, thread_name_prefix="gpucal-stamp") as hasher:
+        sums = [hasher.submit(file_checksum, path) for path in raws]
+        frames = [Frame.read(path, device="cpu", unit=readout.unit)
+                  for path, readout in zip(raws, _readouts(task))]
+        stamps = {path: [*times[path], checksum.result()] for path, checksum in zip(raws, sums)}
     return stamps, frames
 
 
