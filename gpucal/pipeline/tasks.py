@@ -401,7 +401,7 @@ def run_task(task, out_dir, config, device="cpu", stages=None):
         alike, so the night stops.
     """
     out_dir = Path(out_dir)
-    stages = stages or Stages()
+    stages = stages or _default_stages()
     try:
         with stages.reading(_raw_bytes(task)):
             with timed_read():
@@ -417,6 +417,12 @@ def run_task(task, out_dir, config, device="cpu", stages=None):
             raise DiskFullError(cause.errno, cause.strerror, cause.filename) from None
         reason = f"{type(exc).__name__}: {exc}"
         return task_record(task, status="failed", reason=reason.replace(os.linesep, " "))
+
+
+@functools.lru_cache(maxsize=1)
+def _default_stages():
+    """One task computing at a time: the same gates for every call of this process."""
+    return Stages(compute=1)
 
 
 def _compute(task, raw_frames, stamps, out_dir, config, device):
