@@ -15,12 +15,15 @@ of the process, the work the host does):
   second thread as they pass, fsync, rename;
 * ``write_astropy_ms``: the same product through astropy's writeto, hashed as it passes
   in the writing thread (how products were written before; "before" in the same run);
+* ``sync_ms``: the fsync inside write_ms (waiting for the disk: a second writer writes
+  meanwhile);
 * ``hash_ms``: SHA-256 of the product's bytes alone (inside write_ms, overlapped);
 * ``reread_hash_ms``: file_checksum(product): hashing by reading the file back (the way
   before products were hashed as written);
 * ``host_ms_per_product``: max(read, stamp) + write, the host's stages end to end for one
   product as a night runs them (the goal of #23: at most 40 ms);
   ``host_ms_per_product_before``: read + stamp + write_astropy, as they ran before;
+  ``host_busy_ms_per_product``: host_ms_per_product less sync_ms (not waiting for the disk);
   ``host_cpu_ms_per_product``: the CPU time of read + stamp + write (what the host's cores
   do, whatever overlaps); ``product_mb`` the product's size (MASK in 8 bits).
 
@@ -105,6 +108,20 @@ def _host_stages(raw, product, tmp, info):
     def remove(i):
         target(i).unlink()
 
+    syncs, fsync = [], os.fsync
+
+    def timed_fsync(fd):
+        started = time.perf_counter()
+        fsync(fd)
+        syncs.append(time.perf_counter() - started)
+
+    def write(i):
+        os.fsync = timed_fsync  # only to time it
+        try:
+            frame.write(target(i))
+        finally:
+            os.fsync = fsync
+
     def write_astropy(i):
         plain, io._plain = io._plain, lambda hdu: False  # astropy's writeto for every HDU
         try:
@@ -114,7 +131,7 @@ def _host_stages(raw, product, tmp, info):
 
     stages = {"read": lambda i: Frame.read(raw, device="cpu"),
               "stamp": lambda i: file_checksum(raw),
-              "write": lambda i: frame.write(target(i)),
+              "write": write,
               "write_astropy": write_astropy,
               "hash": lambda i: hashlib.sha256(data).hexdigest(),
               "reread_hash": lambda i: file_checksum(product)}
@@ -122,7 +139,9 @@ def _host_stages(raw, product, tmp, info):
         writes = stage.startswith("write")
         info[f"{stage}_ms"], info[f"{stage}_cpu_ms"] = _median_ms(
             func, after=remove if writes else None)
+    info["sync_ms"] = 1000 * float(np.median(syncs))
     info["host_ms_per_product"] = max(info["read_ms"], info["stamp_ms"]) + info["write_ms"]
+    info["host_busy_ms_per_product"] = info["host_ms_per_product"] - info["sync_ms"]
     info["host_cpu_ms_per_product"] = (info["read_cpu_ms"] + info["stamp_cpu_ms"]
                                        + info["write_cpu_ms"])
     info["host_ms_per_product_before"] = (info["read_ms"] + info["stamp_ms"]

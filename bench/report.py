@@ -33,9 +33,10 @@ def _host_work(info):
         f"stages (read {info[f'{name}_read_s']:.1f}, compute {info[f'{name}_compute_s']:.1f}, "
         f"write {info[f'{name}_write_s']:.1f}): overlap {info[f'{name}_overlap']:.2f}"
         for name in ("one-by-one", "serial", "threads") if f"{name}_wall_s" in info)
-    return (f"per {info['product_mb']:.1f} MB product, ms: {stages}; host "
-            f"{info['host_ms_per_product']:.1f} ms (before "
-            f"{info['host_ms_per_product_before']:.1f}), CPU "
+    return (f"per {info['product_mb']:.1f} MB product, ms: {stages}, fsync "
+            f"{info['sync_ms']:.1f}; host {info['host_ms_per_product']:.1f} ms (before "
+            f"{info['host_ms_per_product_before']:.1f}), "
+            f"{info['host_busy_ms_per_product']:.1f} ms without the fsync, CPU "
             f"{info['host_cpu_ms_per_product']:.1f} ms; nights: {nights}")
 
 
