@@ -75,8 +75,8 @@ def test_overlapping_stages_give_the_products_and_rows_of_one_task_after_another
         night, tmp_path, monkeypatch, device, executor):
     raw, one = night
     watch = _Watch(monkeypatch)
-    # Two tasks computing at once on one GPU is the unexplained race of the GPU night
-    # (execute.default_executor): on the GPU the threads executor here computes one at a time.
+    # Two tasks computing at once under the CuPy stand-in race on its static threadIdx and
+    # blockIdx (execute.default_executor): on the GPU the threads executor here computes one.
     compute = 2 if executor == "threads" and device == "cpu" else 1
     stages = Stages(compute=compute, writers=2, read_ahead_bytes=1)
     chosen = SerialExecutor() if executor == "serial" else ThreadExecutor(compute)

@@ -109,10 +109,14 @@ def default_executor(device):
     """Threads on the CPU (one task computing per CPU); one task computing at a time on the
     GPU, with reading and writing around it.
 
-    Two tasks computing at once on one GPU gave, under the CuPy stand-in, a GPU night whose
-    ccdmask masks differ from the CPU's (test_gpu_night_matches_the_cpu_night): until that
-    is understood on a real GPU, the GPU computes one task at a time, and the overlap comes
-    from host threads reading and writing around it (``--executor threads`` asks for more).
+    Two tasks computing at once on one GPU gave, under the CuPy stand-in, GPU nights whose
+    ccdmask masks differ from the CPU's and, now and then, garbage masters: the stand-in keeps
+    CUDA's threadIdx, blockIdx, blockDim and gridDim as static globals of each compiled
+    kernel, so two threads launching one kernel at once overwrite each other's (made
+    thread_local in a copy, 164 nights of three tasks at once on it had no failure, against 5
+    of 253 without). Two tasks at once on a real GPU stay unmeasured, so the GPU computes one
+    task at a time, and the overlap comes from host threads reading and writing around it
+    (``--executor threads`` asks for more).
     """
     return ThreadExecutor() if device == "cpu" else SerialExecutor()
 
