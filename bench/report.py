@@ -23,6 +23,23 @@ def _stages(seconds):
     return ", ".join(f"{stage} {s:.1f} s" for stage, s in seconds.items())
 
 
+def _host_work(info):
+    """bench_products: per-product host stages (wall ms, CPU ms) and the nights' overlap."""
+    stages = ", ".join(f"{stage} {info[f'{stage}_ms']:.1f} ({info[f'{stage}_cpu_ms']:.1f} CPU)"
+                       for stage in ("read", "stamp", "write", "write_astropy", "hash",
+                                     "reread_hash"))
+    nights = ", ".join(
+        f"{name} {info[f'{name}_wall_s']:.1f} s wall for {info[f'{name}_stages_s']:.1f} s of "
+        f"stages (read {info[f'{name}_read_s']:.1f}, compute {info[f'{name}_compute_s']:.1f}, "
+        f"write {info[f'{name}_write_s']:.1f}): overlap {info[f'{name}_overlap']:.2f}"
+        for name in ("one-by-one", "serial", "threads") if f"{name}_wall_s" in info)
+    return (f"per {info['product_mb']:.1f} MB product, ms: {stages}, fsync "
+            f"{info['sync_ms']:.1f}; host {info['host_ms_per_product']:.1f} ms (before "
+            f"{info['host_ms_per_product_before']:.1f}), "
+            f"{info['host_busy_ms_per_product']:.1f} ms without the fsync, CPU "
+            f"{info['host_cpu_ms_per_product']:.1f} ms; nights: {nights}")
+
+
 def table(path):
     with open(path) as f:
         report = json.load(f)
@@ -77,6 +94,8 @@ def table(path):
             for name in ("ccdproc", "serial"):
                 if f"{name}_stage_seconds" in info:
                     notes.append(f"{name} stages {_stages(info[f'{name}_stage_seconds'])}")
+            if "host_ms_per_product" in info:
+                notes.append(_host_work(info))
             if "median_rel_diff" in info:
                 notes.append(f"{info['compared']}: median |Δ| from ccdproc "
                              f"{info['median_rel_diff']:.1e} of the sky")

@@ -24,6 +24,7 @@ import tempfile
 import uuid
 import warnings
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -588,6 +589,69 @@ class _Hashing:
         return self._f.tell()
 
 
+#: Bytes of an image byte-swapped (to FITS's big-endian order) at a time, into one of two
+#: reused buffers: one is hashed while the next is filled and written.
+_BLOCK = 1 << 22
+_BLOCK_SIZE = 2880  # FITS pads headers and data to multiples of it
+#: Pixel types whose FITS data are their own bytes, big-endian (no BZERO to apply).
+_PLAIN_TYPES = {np.dtype(t).newbyteorder(o) for t in (np.uint8, np.int16, np.int32, np.int64,
+                                                      np.float32, np.float64) for o in "<>="}
+
+
+def _plain(hdu):
+    """Whether gpucal writes `hdu`'s bytes itself: an uncompressed image of a plain type."""
+    return not isinstance(hdu, fits.CompImageHDU) and (hdu.data is None or (
+        hdu.data.dtype in _PLAIN_TYPES and hdu.data.flags.c_contiguous))
+
+
+def _pieces_of(hdul):
+    """The bytes of an HDU list of plain images, in file order: each header (astropy's
+    cards, padded), then its data big-endian in blocks of at most _BLOCK bytes, padded.
+
+    Native arrays are byte-swapped once, block by block, into two alternating buffers: a
+    buffer comes back only after the consumer is done with the block before it (astropy
+    would swap each array in place and back, two full passes over it and a write that
+    cannot overlap anything).
+    """
+    hdul.verify("exception")  # what writeto checks, refusing what it would refuse
+    hdul.update_extend()
+    buffers = [np.empty(_BLOCK, np.uint8) for _ in range(2)]
+    turn = 0
+    for hdu in hdul:
+        yield hdu.header.tostring().encode("ascii")
+        if hdu.data is None:
+            continue
+        flat = hdu.data.reshape(-1)
+        big = flat.dtype.newbyteorder(">")
+        step = _BLOCK // flat.itemsize
+        for start in range(0, flat.size, step):
+            part = flat[start:start + step]
+            if flat.dtype.itemsize > 1 and flat.dtype.byteorder != ">":
+                out = buffers[turn][:part.nbytes].view(big)
+                np.copyto(out, part)  # one pass: swap into the buffer
+                turn ^= 1
+                part = out
+            yield part.view(np.uint8)
+        if flat.nbytes % _BLOCK_SIZE:
+            yield bytes(_BLOCK_SIZE - flat.nbytes % _BLOCK_SIZE)
+
+
+def _write_plain(f, hdul):
+    """Write plain image HDUs to `f`; their SHA-256 (hex), hashed in a second thread while
+    the next block is swapped and written (hashlib, NumPy and writes release the GIL)."""
+    digest = hashlib.sha256()
+    with ThreadPoolExecutor(1, thread_name_prefix="gpucal-hash") as hasher:
+        pending = []  # hashes of the last two blocks: their buffers are in use till done
+        for piece in _pieces_of(hdul):
+            pending.append(hasher.submit(digest.update, piece))
+            f.write(piece)
+            if len(pending) == 2:
+                pending.pop(0).result()  # the buffer the next block will fill is free
+        for done in pending:
+            done.result()
+    return digest.hexdigest()
+
+
 def write_fits(path, data, header, *, mask=None, uncertainty=None, unit=None,
                overwrite=False, compress="none"):
     """Write an image with optional MASK and UNCERT extensions, atomically; its SHA-256.
@@ -645,6 +709,8 @@ def write_fits(path, data, header, *, mask=None, uncertainty=None, unit=None,
 
     try:
         with atomic_file(path) as f:
+            if compress == "none" and all(_plain(h) for h in hdus):
+                return _write_plain(f, fits.HDUList(hdus))
             hashing = _Hashing(f)
             fits.HDUList(hdus).writeto(hashing)
         return hashing.digest.hexdigest()

@@ -396,20 +396,23 @@ def test_write_refuses_to_overwrite_unless_asked(tmp_path):
     np.testing.assert_array_equal(Frame.read(path, device="cpu").data, 0)
 
 
-def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize("compress", ["none", "mask"])  # gpucal's own writer; astropy's
+def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch, compress):
     path = tmp_path / "out.fits"
     Frame(np.ones((2, 2))).write(path)
     before = sha256(path)
 
-    def write_half_then_die(self, fileobj, **kwargs):
+    def write_half_then_die(fileobj, *args, **kwargs):
         fileobj.write(b"SIMPLE  =                    T" + b" " * 50)
         raise OSError("disk full")
 
-    monkeypatch.setattr(fits.HDUList, "writeto", write_half_then_die)
+    monkeypatch.setattr(fits.HDUList, "writeto", lambda self, f, **kw: write_half_then_die(f))
+    monkeypatch.setattr(gio, "_write_plain", write_half_then_die)
     with pytest.raises(OSError, match="disk full"):
-        Frame(np.zeros((2, 2))).write(path, overwrite=True)
+        Frame(np.zeros((2, 2)), mask=np.ones((2, 2), bool)).write(path, overwrite=True,
+                                                                  compress=compress)
     with pytest.raises(OSError, match="disk full"):
-        Frame(np.zeros((2, 2))).write(tmp_path / "new.fits")
+        Frame(np.zeros((2, 2))).write(tmp_path / "new.fits", compress=compress)
     assert sha256(path) == before, "the old file was damaged"
     assert sorted(os.listdir(tmp_path)) == ["out.fits"], "a partial or temporary file was left"
 
@@ -456,3 +459,27 @@ def test_written_products_are_hashed_as_written_compact_and_open_in_ccddata(tmp_
     np.testing.assert_array_equal(ccd.uncertainty.array, frame.uncertainty)
     with pytest.raises(ValueError, match="compress must be one of"):
         frame.write(tmp_path / "q.fits", compress="data")
+
+
+@pytest.mark.parametrize("dtype, flag", [(np.float32, 64), (np.float64, 1 << 9), (np.uint8, 1)])
+def test_gpucal_writes_the_bytes_astropy_writes_and_their_sha256(tmp_path, monkeypatch, dtype,
+                                                                 flag):
+    """Its own encoder (one byte swap into reused buffers, hashed in a second thread) gives
+    the file astropy's writeto gives, in blocks small enough here that buffers are reused."""
+    monkeypatch.setattr(gio, "_BLOCK", 4096)
+    rng = np.random.default_rng(1)
+    data = (rng.normal(100, 10, (61, 97)) if dtype != np.uint8 else
+            rng.integers(0, 2, (61, 97))).astype(dtype)
+    mask = np.where(rng.random(data.shape) < 0.1, flag, 0).astype(np.uint16)
+    header = fits.Header([("OBJECT", "x" * 60), ("HIERARCH IERR_BIAS", 1)])
+    header["HISTORY"] = "made here"
+    uncertainty = np.abs(data.astype(np.float32)) + 1 if dtype != np.uint8 else None
+    checksum = gio.write_fits(tmp_path / "gpucal.fits", data, header, mask=mask,
+                              uncertainty=uncertainty, unit="adu")
+    monkeypatch.setattr(gio, "_plain", lambda hdu: False)  # astropy's writeto, as before
+    gio.write_fits(tmp_path / "astropy.fits", data, header, mask=mask, uncertainty=uncertainty,
+                   unit="adu")
+    written = (tmp_path / "gpucal.fits").read_bytes()
+    assert written == (tmp_path / "astropy.fits").read_bytes()
+    assert checksum == sha256(tmp_path / "gpucal.fits") and len(written) % 2880 == 0
+    np.testing.assert_array_equal(gio.read_fits(tmp_path / "gpucal.fits", dtype=None).data, data)

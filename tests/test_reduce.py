@@ -308,25 +308,37 @@ def test_cli_chooses_the_executor(night, tmp_path, capsys):
     assert_same_products(products(tmp_path / "out"), products(out))
 
 
-def test_the_thread_executor_runs_tasks_at_once_and_stops_when_the_driver_does():
-    started, release = [], threading.Event()
+def test_the_thread_executor_computes_tasks_at_once_and_stops_when_the_driver_does():
+    """`threads` tasks compute at once; `stages.threads` are under way (reading ahead,
+    waiting for a turn, writing); when the driver stops, none more begins."""
+    executor = ThreadExecutor(2)
+    started, computing, most = [], set(), [0]
+    release, lock = threading.Event(), threading.Lock()
 
     def task(n):
         started.append(n)
-        if n:
-            release.wait(10)
+        with executor.stages.computing():
+            with lock:
+                computing.add(n)
+                most[0] = max(most[0], len(computing))
+            if n:
+                release.wait(10)
+            with lock:
+                computing.discard(n)
         return n
 
-    results = ThreadExecutor(2).map(task, range(6))
+    under_way = executor.stages.threads
+    results = executor.map(task, range(under_way + 4))
     assert next(results) == 0
     deadline = time.monotonic() + 10
-    while len(started) < 3 and time.monotonic() < deadline:
+    while len(started) < under_way + 1 and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(0.05)
-    assert sorted(started) == [0, 1, 2]  # two at a time: 1 and 2 hold both threads
+    assert sorted(started) == list(range(under_way + 1))  # 1.. hold every thread
+    assert computing == {1, 2}  # two compute; the others wait for a turn
     threading.Timer(0.2, release.set).start()
-    results.close()  # the driver stops: the tasks not started are cancelled, 1 and 2 finish
-    assert sorted(started) == [0, 1, 2]
+    results.close()  # the driver stops: the tasks not started are cancelled, the others finish
+    assert sorted(started) == list(range(under_way + 1)) and most[0] == 2
     with pytest.raises(ValueError, match="at least 1"):
         ThreadExecutor(0)
 

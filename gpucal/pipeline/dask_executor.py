@@ -8,12 +8,19 @@ its worker is simply run again elsewhere: its product is either complete under i
 name or absent. Every worker reads a master once and keeps it (on the GPU, in device
 memory) for the science frames it calibrates.
 
+Each worker process gates its tasks' stages as the in-process executors do
+(:mod:`gpucal.pipeline.stages`): one task computing at a time, one reading ahead and the
+writers writing, so a worker started here has ``stages.threads`` threads; a worker of a
+cluster started elsewhere (`client` or `scheduler`) computes, on the CPU, on all of its workers'
+threads but those reading and writing (at least one), and on the GPU one task at a time.
+
 Workers must see RAW_DIR and OUT_DIR under the same paths as the driver (one machine,
 or a shared filesystem).
 """
 
 import os
 
+from .stages import Stages
 from .tasks import task_record
 
 __all__ = ["DaskExecutor"]
@@ -40,9 +47,9 @@ class DaskExecutor:
         Address of a running scheduler (``tcp://host:8786``) to connect to.
     workers : int, optional
         Without `client` or `scheduler`: start a LocalCluster of this many worker
-        processes with one thread each (default: the CPU count; one for `device`
-        "gpu", whose tasks would all share one GPU, each process with its own
-        CUDA context and memory pool).
+        processes (default: the CPU count; one for `device` "gpu", whose tasks would
+        all share one GPU, each process with its own CUDA context and memory pool),
+        each computing one task at a time with ``stages.threads`` threads.
     gpus : bool, default False
         Start a dask-cuda ``LocalCUDACluster`` instead: one worker per visible GPU.
     device : {"cpu", "gpu"}, default "cpu"
@@ -64,7 +71,9 @@ class DaskExecutor:
 
     def __init__(self, client=None, *, scheduler=None, workers=None, gpus=False, device="cpu"):
         distributed = _distributed()
+        self.stages = Stages(compute=1)  # per worker process
         self._owned = []  # what close() shuts down
+        cluster = None  # one started here
         if client is None:
             if scheduler is not None:
                 client = distributed.Client(scheduler)
@@ -75,15 +84,20 @@ class DaskExecutor:
                     except ImportError:
                         raise ImportError("--gpus needs dask-cuda: pip install dask-cuda "
                                           f"and {_INSTALL}") from None
-                    cluster = LocalCUDACluster()
+                    cluster = LocalCUDACluster(threads_per_worker=self.stages.threads)
                 else:
                     cluster = distributed.LocalCluster(
                         n_workers=workers or (1 if device == "gpu" else os.cpu_count() or 1),
-                        threads_per_worker=1,
+                        threads_per_worker=self.stages.threads,
                         processes=True, dashboard_address=":0")
                 self._owned.append(cluster)
                 client = distributed.Client(cluster)
             self._owned.insert(0, client)
+        if device == "cpu" and cluster is None:  # started elsewhere: compute on every
+            # thread of its workers but those reading and writing
+            threads = min((w["nthreads"] for w in client.scheduler_info()["workers"].values()),
+                          default=self.stages.threads)
+            self.stages = Stages(compute=max(1, threads - 1 - self.stages.writers))
         self.client = client
         self._as_completed = distributed.as_completed
 

@@ -9,6 +9,10 @@ at any point leaves finished products recorded, at most temporary files (swept
 by the next run) and nothing half-written under a product's name; the next run
 redoes exactly what is not finished.
 
+Executors overlap tasks' reading, compute and writing (:mod:`gpucal.pipeline.stages`): each
+runs :attr:`~gpucal.pipeline.stages.Stages.threads` tasks at once per process, of which its
+``stages.compute`` compute at a time, while others read ahead and write.
+
 A product is reused, not redone, when its record says 'ok', its file still has
 the recorded checksum, its inputs and parameters are the task's, and every
 master or mask it was made from is still the one recorded (by checksum).
@@ -34,6 +38,7 @@ from .config import CALIBRATIONS, InstrumentConfig, load_config
 from .detector import complete
 from .plan import make_plan
 from .scan import scan
+from .stages import Stages
 from .results import DB_NAME, Record, ResultsDB, damaged, file_checksum, file_times, now
 from .tasks import dependencies, embedded_record, raw_inputs, run_task, task_record
 
@@ -43,35 +48,82 @@ __all__ = ["SerialExecutor", "Summary", "ThreadExecutor", "execute", "lock", "pl
 LOCK_NAME = ".gpucal.lock"
 
 
-class SerialExecutor:
-    """Runs tasks one after another in this process (``--executor serial``).
+class _Overlapping:
+    """What the in-process executors share: `stages`, and a map over their threads."""
+
+    def map(self, function, tasks):
+        """Yield ``function(task)`` for every task, as they finish; `stages.threads` at once.
+
+        When a task raises (a full disk), the tasks not started are cancelled, those under
+        way finish and their records are yielded (a product written is recorded), then the
+        error is raised. If the driver stops early, tasks not started are cancelled and those
+        running finish before it goes on.
+        """
+        pool = ThreadPoolExecutor(self.stages.threads, thread_name_prefix="gpucal-task")
+        futures = [pool.submit(function, task) for task in tasks]
+        error = None
+        try:
+            for future in as_completed(futures):
+                if future.cancelled():
+                    continue
+                if future.exception() is not None:
+                    if error is None:
+                        error = future.exception()
+                        for other in futures:
+                            other.cancel()
+                    continue
+                yield future.result()
+            if error is not None:
+                raise error
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+
+class SerialExecutor(_Overlapping):
+    """One task computing at a time in this process, the next one's raw frames read ahead
+    and products written and hashed meanwhile (``--executor serial``; the GPU's default).
 
     An executor has a ``name`` and ``map(function, tasks)``, which yields
     ``function(task)`` for every task, in any order. The functions are pure
-    (:func:`gpucal.pipeline.tasks.run_task` with its arguments bound), so an executor may run
-    them in other processes or on other machines that see OUT_DIR.
+    (:func:`gpucal.pipeline.tasks.run_task` with its arguments bound, its `stages` those of
+    the executor's ``stages`` attribute where it has one), so an executor may run them in
+    other processes or on other machines that see OUT_DIR.
+
+    Parameters
+    ----------
+    stages : Stages, optional
+        Default one task computing (:class:`gpucal.pipeline.stages.Stages`), so no two
+        tasks ever share a GPU; one reading ahead and
+        :func:`~gpucal.pipeline.stages.default_writers` writing.
     """
 
     name = "serial"
 
-    def map(self, function, tasks):
-        for task in tasks:
-            yield function(task)
+    def __init__(self, stages=None):
+        self.stages = stages or Stages(compute=1)
+        if self.stages.compute != 1:
+            raise ValueError(f"a serial executor computes one task at a time; got {stages}")
 
 
 def default_executor(device):
-    """Threads on the CPU (one task per CPU); one task at a time on the GPU.
+    """Threads on the CPU (one task computing per CPU); one task computing at a time on the
+    GPU, with reading and writing around it.
 
-    Two tasks at once on one GPU would overlap one's file I/O with the other's compute, but
-    under the CuPy stand-in they gave a GPU night whose ccdmask masks differ from the CPU's
-    (test_gpu_night_matches_the_cpu_night): until that is understood on a real GPU, the
-    GPU runs tasks serially (``--executor threads`` asks for more).
+    Two tasks computing at once on one GPU gave, under the CuPy stand-in, GPU nights whose
+    ccdmask masks differ from the CPU's and, now and then, garbage masters: the stand-in keeps
+    CUDA's threadIdx, blockIdx, blockDim and gridDim as static globals of each compiled
+    kernel, so two threads launching one kernel at once overwrite each other's (made
+    thread_local in a copy, 164 nights of three tasks at once on it had no failure, against 5
+    of 253 without). Two tasks at once on a real GPU stay unmeasured, so the GPU computes one
+    task at a time, and the overlap comes from host threads reading and writing around it
+    (``--executor threads`` asks for more).
     """
     return ThreadExecutor() if device == "cpu" else SerialExecutor()
 
 
-class ThreadExecutor:
-    """Runs up to `threads` tasks at once in this process's threads (the CPU default).
+class ThreadExecutor(_Overlapping):
+    """Runs up to `threads` tasks' compute at once in this process's threads (the CPU
+    default), with reading ahead and writing around them.
 
     A science frame's steps are mostly one-threaded (L.A.Cosmic works window by
     window), and NumPy, SciPy, the compiled filters and FITS I/O release the GIL,
@@ -81,7 +133,7 @@ class ThreadExecutor:
     Parameters
     ----------
     threads : int, optional
-        Tasks at once; default the CPUs this process may use. Each holds its
+        Tasks computing at once; default the CPUs this process may use. Each holds its
         frames (a master task: its whole stack) in memory.
     """
 
@@ -91,14 +143,7 @@ class ThreadExecutor:
         if threads is not None and int(threads) < 1:
             raise ValueError(f"threads must be at least 1; got {threads}")
         self.threads = int(threads) if threads else load_backend("numpy").threads
-
-    def map(self, function, tasks):
-        pool = ThreadPoolExecutor(self.threads)
-        try:
-            for future in as_completed([pool.submit(function, task) for task in tasks]):
-                yield future.result()
-        finally:  # if the driver stops early, start nothing more
-            pool.shutdown(cancel_futures=True)
+        self.stages = Stages(compute=self.threads)
 
 
 @dataclass
@@ -372,8 +417,9 @@ def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=
         Created if missing; holds the products and the results database
         (``gpucal.sqlite``). One run at a time: a second one raises OutputBusyError.
     executor : object with ``name`` and ``map(function, tasks)``, optional
-        Default :func:`default_executor`: :class:`ThreadExecutor` with a task per CPU on the
-        CPU, :class:`SerialExecutor` on the GPU.
+        Default :func:`default_executor`: :class:`ThreadExecutor` with a task computing per
+        CPU on the CPU, :class:`SerialExecutor` (one computing) on the GPU. Its ``stages``
+        (:class:`~gpucal.pipeline.stages.Stages`), where it has them, gate the tasks.
     device : {"auto", "cpu", "gpu"}, optional
         Default ``GPUCAL_DEVICE``, else auto.
     force : bool, default False
@@ -403,7 +449,8 @@ def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=
     out_dir = Path(out_dir)
     summary = Summary(out_dir, device, executor.name)
     started = time.monotonic()
-    function = partial(run_task, out_dir=out_dir, config=plan.config, device=device)
+    function = partial(run_task, out_dir=out_dir, config=plan.config, device=device,
+                       stages=getattr(executor, "stages", None))
     with _Lock(out_dir), _open(out_dir, rebuild_db) as db:
         try:
             plan = _execute(plan, db, executor, function, force, progress, summary, device)
@@ -550,7 +597,7 @@ def reduce(raw_dir, out_dir, *, config=None, device=None, nights=None, force=Fal
         Redo products that are up to date.
     progress : bool or file, default False
     executor : {"auto", "serial", "threads", "dask"} or executor object, default "auto"
-        "serial": one task at a time; "threads": `workers` tasks at a time in this
+        "serial": one task computing at a time; "threads": `workers` tasks at a time in this
         process (:class:`ThreadExecutor`, default one per CPU); "auto": "dask" with
         a `client`, "threads" on the CPU or with `workers`, else "serial"; "dask": a
         :class:`gpucal.pipeline.dask_executor.DaskExecutor` on `client`, or on a new

@@ -62,12 +62,6 @@ def file_times(path):
     return [st.st_size, st.st_mtime_ns]
 
 
-def file_stamp(path):
-    """``[size, mtime_ns, SHA-256]`` of a file: what a product records of each raw input."""
-    times = file_times(path)  # before the read: a change during it shows next time
-    return [*times, file_checksum(path)]
-
-
 def file_checksum(path):
     """SHA-256 (hex) of a file, read in 1 MiB blocks.
 

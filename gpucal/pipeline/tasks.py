@@ -9,6 +9,12 @@ failure comes back as a record with status 'failed' and the reason. So any
 executor (serial, Dask) can run tasks where it likes and the driver alone
 records the results.
 
+A task runs in three stages, gated per process by :class:`~gpucal.pipeline.stages.Stages` so
+that an executor overlaps them across tasks: reading its raw frames into host memory (and
+hashing them, for the record), computing its product on the device (every upload,
+computation and download inside one compute turn), and writing the product from host memory
+(hashed as written).
+
 Every raw frame is first overscan-subtracted (BIASSEC, median per row), trimmed
 (TRIMSEC) and gain-corrected to electrons (GAIN), where its header has those
 keywords (names from the instrument configuration). Pixels at or above the
@@ -18,6 +24,7 @@ configuration's ``saturation`` in the raw frame are flagged SATURATED.
 import errno
 import functools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,7 +45,8 @@ from ..masters import make_master_bias, make_master_dark, make_master_flat
 from .config import CALIBRATIONS
 from .headers import header_number
 from .plan import MasterTask, MaskTask, ScienceTask
-from .results import Record, file_stamp
+from .results import Record, file_checksum, file_times
+from .stages import Stages, timed_read
 from ..robust import KEYS, add_robust_stats, robust_stats
 
 __all__ = ["RECORD_CARD", "dependencies", "embedded_record", "inside", "run_task", "task_record"]
@@ -54,10 +62,13 @@ _MASK = {"ccdmask": (MaskFlag.BAD_PIXEL, "bad pixels and columns of the master f
 
 
 class _Raw:
-    """A raw frame read for calibration, with its unit, e⁻/ADU and read noise as planned."""
+    """A raw frame for calibration on `device` (given read on the host, or its path), with
+    its unit, e⁻/ADU and read noise as planned."""
 
-    def __init__(self, path, readout, config, device):
-        self.frame = Frame.read(path, device=device, unit=readout.unit)
+    def __init__(self, frame, readout, config, device):
+        if not isinstance(frame, Frame):
+            frame = Frame.read(frame, device="cpu", unit=readout.unit)
+        self.frame = frame.to_device(device)
         self.readout = readout
         self.gain = readout.gain.value if readout.unit == "adu" else None  # e-: no gain step
         self.readnoise = readout.readnoise.value
@@ -210,12 +221,12 @@ def _write(out_dir, output, save, raws=()):
     return save(target)  # the checksum, hashed as written
 
 
-def _master(task, out_dir, config, device):
+def _master(task, raw_frames, out_dir, config, device):
     flags = dict(task.flags)
     choices, masters = _calibrations(task, out_dir, device, flags)
     frames, saturated = [], 0
-    for path, readout in zip(task.inputs, task.readout):
-        raw = _Raw(path, readout, config, device)
+    for readout in task.readout:
+        raw = _Raw(raw_frames.pop(0), readout, config, device)  # each raw frame freed as used
         if raw.flags["NO_GAIN"]:
             flags["NO_GAIN"] = True
         saturated += raw.saturated
@@ -232,7 +243,7 @@ def _master(task, out_dir, config, device):
     return master, calibrations, stats, flags
 
 
-def _mask(task, out_dir, config, device):
+def _mask(task, raw_frames, out_dir, config, device):
     flag, what, _ = _MASK[task.kind]
     if not (out_dir / task.master).is_file():
         raise FileNotFoundError(f"its master {task.master} was not made")
@@ -241,10 +252,10 @@ def _mask(task, out_dir, config, device):
     return mask, flag, what, {"NMASKED": int(mask.sum()), "NPOINTS": int(mask.size)}
 
 
-def _science(task, out_dir, config, device):
+def _science(task, raw_frames, out_dir, config, device):
     flags = dict(task.flags, **{f: True for f in task.frame_flags})
     choices, masters = _calibrations(task, out_dir, device, flags)
-    raw = _Raw(task.path, task.readout, config, device)
+    raw = _Raw(raw_frames.pop(), task.readout, config, device)
     flags.update((k, True) for k, v in raw.flags.items() if v)
     terms = {"master_bias": masters["bias"], "master_flat": masters["flat"],
              **_dark_terms(masters["dark"], choices["dark"], task.exptime, flags)}
@@ -318,6 +329,40 @@ def raw_inputs(task):
     return task.inputs if isinstance(task, MasterTask) else (task.path,)
 
 
+def _readouts(task):
+    """The planned readout of each raw input of a task (none for a mask)."""
+    if isinstance(task, MaskTask):
+        return ()
+    return task.readout if isinstance(task, MasterTask) else (task.readout,)
+
+
+def _read(task):
+    """The reading stage: {raw input: [size, mtime_ns, SHA-256]} and the raw frames, on the
+    host; the files are hashed in a second thread while they are read (hashlib and astropy's
+    reading release the GIL). Sizes and times come first: a change of a file while it is
+    read shows next time."""
+    raws = raw_inputs(task)
+    times = {path: file_times(path) for path in raws}
+    with ThreadPoolExecutor(1, thread_name_prefix="gpucal-stamp") as hasher:
+        sums = [hasher.submit(file_checksum, path) for path in raws]
+        frames = [Frame.read(path, device="cpu", unit=readout.unit)
+                  for path, readout in zip(raws, _readouts(task))]
+        stamps = {path: [*times[path], checksum.result()] for path, checksum in zip(raws, sums)}
+    return stamps, frames
+
+
+def _raw_bytes(task):
+    """The size of a task's raw files, what its reading holds of the read-ahead budget (a
+    file that cannot be read counts nothing: reading it says why)."""
+    total = 0
+    for path in raw_inputs(task):
+        try:
+            total += os.path.getsize(path)
+        except OSError:
+            pass
+    return total
+
+
 def task_record(task, **fields):
     """The Record of `task` with `fields` (status, stats...) filled in."""
     if isinstance(task, MaskTask):
@@ -329,7 +374,7 @@ def task_record(task, **fields):
     return Record(task.output, parameters=_parameters(task), **base, **fields)
 
 
-def run_task(task, out_dir, config, device="cpu"):
+def run_task(task, out_dir, config, device="cpu", stages=None):
     """Make the product of one plan task under `out_dir`; its Record (status 'failed' with
     the reason if it could not be made).
 
@@ -341,36 +386,30 @@ def run_task(task, out_dir, config, device="cpu"):
     config : InstrumentConfig
         Header keywords (gain, read noise, sections, exposure) and the saturation level.
     device : {"cpu", "gpu"}
+    stages : Stages, optional
+        This process's gates on reading, compute and writing (default: one task computing
+        at a time); called from several threads, tasks overlap within them.
 
     Returns
     -------
     Record
+
+    Raises
+    ------
+    DiskFullError
+        When the product cannot be written for want of space: every other task would fail
+        alike, so the night stops.
     """
     out_dir = Path(out_dir)
+    stages = stages or _default_stages()
     try:
-        # What the raw inputs were when read: a later change of any of them remakes this.
-        raws = raw_inputs(task)
-        stamps = {path: file_stamp(path) for path in raws}
-        if isinstance(task, MaskTask):
-            mask, flag, what, stats = _mask(task, out_dir, config, device)
-            header = fits.Header()
-            header["MASKTYPE"] = (task.kind, what)
-            header["MASTER"] = task.master  # the master the mask was made from
-            record = task_record(task, stats=stats,
-                                 calibrations={_MASK[task.kind][2]: {"path": task.master}})
-            header[RECORD_CARD] = _carried(record)
-            checksum = _write(out_dir, task.output, lambda target: write_mask(
-                target, mask, flag=flag, header=header, overwrite=True,
-                compress="none" if config.compress == "none" else "mask"))
-        else:
-            make = _master if isinstance(task, MasterTask) else _science
-            product, calibrations, stats, flags = make(task, out_dir, config, device)
-            record = task_record(task, calibrations=calibrations, stats=stats, flags=flags,
-                                 stamps=stamps)
-            product.header[RECORD_CARD] = _carried(record)
-            checksum = _write(out_dir, task.output,
-                              lambda target: product.write(target, overwrite=True,
-                                                           compress=config.compress), raws)
+        with stages.reading(_raw_bytes(task)):
+            with timed_read():
+                stamps, raw_frames = _read(task)
+            with stages.computing():
+                record, save = _compute(task, raw_frames, stamps, out_dir, config, device)
+        with stages.writing():
+            checksum = _write(out_dir, task.output, save, raw_inputs(task))
         return replace(record, checksum=checksum)
     except Exception as exc:  # a task never takes the night down: the reason is recorded
         cause = os_error(exc)
@@ -378,6 +417,37 @@ def run_task(task, out_dir, config, device="cpu"):
             raise DiskFullError(cause.errno, cause.strerror, cause.filename) from None
         reason = f"{type(exc).__name__}: {exc}"
         return task_record(task, status="failed", reason=reason.replace(os.linesep, " "))
+
+
+@functools.lru_cache(maxsize=1)
+def _default_stages():
+    """One task computing at a time: the same gates for every call of this process."""
+    return Stages(compute=1)
+
+
+def _compute(task, raw_frames, stamps, out_dir, config, device):
+    """The compute stage: the task's Record (without checksum) and ``save(path)``, which
+    writes its product, already on the host, and returns the file's SHA-256."""
+    if isinstance(task, MaskTask):
+        mask, flag, what, stats = _mask(task, raw_frames, out_dir, config, device)
+        mask = to_device(mask, "cpu")
+        header = fits.Header()
+        header["MASKTYPE"] = (task.kind, what)
+        header["MASTER"] = task.master  # the master the mask was made from
+        record = task_record(task, stats=stats,
+                             calibrations={_MASK[task.kind][2]: {"path": task.master}})
+        header[RECORD_CARD] = _carried(record)
+        compress = "none" if config.compress == "none" else "mask"
+        return record, lambda target: write_mask(target, mask, flag=flag, header=header,
+                                                 overwrite=True, compress=compress)
+    make = _master if isinstance(task, MasterTask) else _science
+    product, calibrations, stats, flags = make(task, raw_frames, out_dir, config, device)
+    product = product.to_device("cpu")
+    record = task_record(task, calibrations=calibrations, stats=stats, flags=flags,
+                         stamps=stamps)
+    product.header[RECORD_CARD] = _carried(record)
+    return record, lambda target: product.write(target, overwrite=True,
+                                                compress=config.compress)
 
 
 def _carried(record):
