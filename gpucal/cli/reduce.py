@@ -91,7 +91,8 @@ def add_commands(sub, device_help):
     p.add_argument("--nights", metavar="GLOB", help="only nights matching, e.g. '2026-11-*'")
     p.add_argument("--force", action="store_true", help="redo products that are up to date")
     p.add_argument("--executor", choices=("auto", "serial", "threads", "dask"), default="auto",
-                   help="threads: N tasks at once in this process; serial: one at a time; "
+                   help="threads: N tasks computing at once in this process; serial: one computing "
+                        "at a time (reading and writing around it); "
                         "dask: on a Dask cluster; auto (default): threads on the CPU or "
                         "with --workers, else serial")
     p.add_argument("--scheduler", metavar="ADDRESS",
