@@ -418,7 +418,7 @@ def test_input_errors(tmp_path, capsys):
 
 def test_one_run_at_a_time(tmp_path):
     simulate(tmp_path / "raw", n_science=1)
-    from gpucal.pipeline.execute import _Lock
+    from gpucal.pipeline.outdir import _Lock
 
     with _Lock(tmp_path / "out"):
         with pytest.raises(OutputBusyError, match="another gpucal run"):

@@ -5,6 +5,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,8 @@ from gpucal.pipeline.results import DB_NAME, SCHEMA_VERSION, Record, ResultsDB, 
 
 
 def _records():
-    return [
+    """The same records each call: `created` fixed (the clock's second may tick between calls)."""
+    return [replace(rec, created="2026-11-22T08:00:00+00:00") for rec in [
         Record("masters/bias_n1.fits", "bias", night="2026-11-20", mjd=61000.1, exptime=0.0,
                signature={"CCDBINX": 2, "FILTER": None}, inputs=["raw/b1.fits", "raw/b2.fits"],
                parameters={"method": "median"}, stats={"QUANT500": 300.5, "ROBUSTSTD": 3.0},
@@ -32,7 +34,7 @@ def _records():
                flags={"IERR_BIAS": 1, "DELTA_MJD_BIAS": -1.4, "NCOSMIC": 12}),
         Record("science/s2.fits", "science", status="failed", reason="no flat",
                night="2026-11-21", flags={"IERR_FLAT": 1}),
-    ]
+    ]]
 
 
 @pytest.fixture

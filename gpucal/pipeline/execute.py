@@ -19,7 +19,6 @@ master or mask it was made from is still the one recorded (by checksum).
 """
 
 import errno
-import fcntl
 import os
 import sqlite3
 import time
@@ -31,21 +30,22 @@ from pathlib import Path
 
 from ..backend import load_backend
 from ..device import resolve_device
-from ..errors import DamagedDatabaseError, DiskFullError, OutputBusyError
-from ..io import TEMPORARY_NAME
+from ..errors import DamagedDatabaseError, DiskFullError
 from ..progress import ProgressBar
 from .config import CALIBRATIONS, InstrumentConfig, load_config
 from .detector import complete
+from .outdir import lock, sweep
 from .plan import make_plan
+from . import report as qa_report  # the module; `report` is execute's and reduce's flag
 from .scan import scan
 from .stages import Stages
-from .results import DB_NAME, Record, ResultsDB, damaged, file_checksum, file_times, now
+from .results import (DB_NAME, Record, ResultsDB, attention, damaged, file_checksum, file_times,
+                      now)
 from .tasks import dependencies, embedded_record, raw_inputs, run_task, task_record
 
 __all__ = ["SerialExecutor", "Summary", "ThreadExecutor", "execute", "lock", "plan_reduction",
            "reduce"]
 
-LOCK_NAME = ".gpucal.lock"
 
 
 class _Overlapping:
@@ -198,39 +198,6 @@ class Summary:
         return lines
 
 
-class _Lock:
-    """An exclusive lock on OUT_DIR for the duration of a run (two runs would clash)."""
-
-    def __init__(self, out_dir):
-        self.path = Path(out_dir) / LOCK_NAME
-
-    def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a")
-        try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._file.close()
-            raise OutputBusyError(f"another gpucal run is writing {self.path.parent} "
-                                  f"(it holds {self.path}); wait for it to finish") from None
-        return self
-
-    def __exit__(self, *exc):
-        self._file.close()
-
-
-def lock(out_dir):
-    """A context manager holding OUT_DIR's lock (OutputBusyError if a run holds it)."""
-    return _Lock(out_dir)
-
-
-def _sweep(out_dir):
-    """Remove the temporary files of a killed run (under the lock, none are in use)."""
-    for path in Path(out_dir).rglob(".*.tmp"):
-        if TEMPORARY_NAME.match(path.name) and path.is_file():
-            path.unlink()
-
-
 def _unusable(plan):
     """Records of the raw files the plan cannot use: unreadable, or of no known kind."""
     reasons = [(s.path, s.reason) for s in plan.skipped]
@@ -238,29 +205,6 @@ def _unusable(plan):
                 for f in plan.unclassified if f.kind == "unknown"]
     return [Record("raw" + Path(path).as_posix(), "raw", status="skipped", reason=reason,
                    inputs=(path,)) for path, reason in sorted(reasons)]
-
-
-_REASONS = {
-    "NO_BIAS": "no bias", "NO_DARK": "no dark", "NO_FLAT": "not flat-fielded (no flat)",
-    "FLAT_FALLBACK_REFUSED": "a flat of another signature (filter) exists but is not "
-                             "applied (allow_fallback.flat)",
-    "BIAS_FALLBACK_REFUSED": "another signature's bias not applied",
-    "DARK_FALLBACK_REFUSED": "another signature's dark not applied",
-    "NO_GAIN": "no e-/ADU (data left in ADU)", "NO_RDNOISE": "no read noise (no UNCERT)",
-    "NO_COSMICS": "cosmic rays not cleaned (no read noise)",
-    "DARK_UNSCALED": "dark not scaled (exposure unknown)", "MASK_MISSING": "a mask is missing",
-    "NO_DATE": "no date", "NO_EXPTIME": "no exposure time"}
-
-
-def attention(flags):
-    """Why a science product needs a look (its missing or fallback calibrations, skipped
-    steps), as text; '' when nothing."""
-    reasons = [f"{kind} of another signature (IERR_{kind.upper()}=1)" for kind in CALIBRATIONS
-               if flags.get(f"IERR_{kind.upper()}") == 1]
-    reasons += [text for key, text in _REASONS.items() if flags.get(key) is True]
-    reasons += [f"its {key[:-8].lower()} master was not made" for key, v in flags.items()
-                if key.endswith("_MISSING") and key != "MASK_MISSING" and v is True]
-    return "; ".join(reasons)
 
 
 def _notes(plan):
@@ -451,7 +395,7 @@ def execute(plan, out_dir, *, executor=None, device=None, force=False, progress=
     started = time.monotonic()
     function = partial(run_task, out_dir=out_dir, config=plan.config, device=device,
                        stages=getattr(executor, "stages", None))
-    with _Lock(out_dir), _open(out_dir, rebuild_db) as db:
+    with lock(out_dir), _open(out_dir, rebuild_db) as db:
         try:
             plan = _execute(plan, db, executor, function, force, progress, summary, device)
         except sqlite3.DatabaseError as exc:  # damage found past the first page
@@ -468,9 +412,8 @@ def _report(out_dir, summary, progress):
     """Write the QA report under the run's lock; what goes wrong is a note, never a failure."""
     started = time.monotonic()
     try:
-        from .report import write_report  # it imports this module
 
-        summary.report = write_report(out_dir, progress=progress, lock_output=False)
+        summary.report = qa_report.write_report(out_dir, progress=progress, lock_output=False)
     except Exception as exc:  # noqa: BLE001: the night is reduced whatever the report does
         summary.notes.append(f"the report was not written: {type(exc).__name__}: {exc}")
     summary.stage_seconds["report"] = time.monotonic() - started
@@ -479,7 +422,7 @@ def _report(out_dir, summary, progress):
 def _execute(plan, db, executor, function, force, progress, summary, device):
     """execute()'s work in an open, locked database; the completed plan."""
     out_dir, made = Path(db.out_dir), set()
-    _sweep(out_dir)
+    sweep(out_dir)
     for rec in _unusable(plan):
         db.record(rec)
         summary.skipped.append(rec)
@@ -505,7 +448,7 @@ def _execute(plan, db, executor, function, force, progress, summary, device):
         rec = db.get(task.output)
         if rec is not None and rec.status == "ok" and attention(rec.flags):
             summary.attention[task.output] = attention(rec.flags)
-    _sweep(out_dir)  # what tasks lost with a worker left behind
+    sweep(out_dir)  # what tasks lost with a worker left behind
     return plan
 
 

@@ -48,8 +48,8 @@ from ..io import atomic_file, read_fits
 from ..masks import read_mask
 from ..progress import ProgressBar
 from .config import CALIBRATIONS
-from .execute import attention, lock
-from .results import ResultsDB, damaged, listing
+from .outdir import lock
+from .results import ResultsDB, attention, damaged, listing
 from .tasks import inside
 
 __all__ = ["INSTALL_HINT", "REPORT_NAME", "Report", "write_report"]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .._version import __version__
 from ..errors import DamagedDatabaseError
+from .config import CALIBRATIONS
 
 DB_NAME = "gpucal.sqlite"
 SCHEMA_VERSION = 2  # 2: stamps (size, mtime, checksum of each raw input)
@@ -391,6 +392,29 @@ def table(header, rows):
              for j in range(len(header))]
     return ["  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right))
             .rstrip() for row in cells]
+
+
+_REASONS = {
+    "NO_BIAS": "no bias", "NO_DARK": "no dark", "NO_FLAT": "not flat-fielded (no flat)",
+    "FLAT_FALLBACK_REFUSED": "a flat of another signature (filter) exists but is not "
+                             "applied (allow_fallback.flat)",
+    "BIAS_FALLBACK_REFUSED": "another signature's bias not applied",
+    "DARK_FALLBACK_REFUSED": "another signature's dark not applied",
+    "NO_GAIN": "no e-/ADU (data left in ADU)", "NO_RDNOISE": "no read noise (no UNCERT)",
+    "NO_COSMICS": "cosmic rays not cleaned (no read noise)",
+    "DARK_UNSCALED": "dark not scaled (exposure unknown)", "MASK_MISSING": "a mask is missing",
+    "NO_DATE": "no date", "NO_EXPTIME": "no exposure time"}
+
+
+def attention(flags):
+    """Why a science product needs a look (its missing or fallback calibrations, skipped
+    steps), as text; '' when nothing."""
+    reasons = [f"{kind} of another signature (IERR_{kind.upper()}=1)" for kind in CALIBRATIONS
+               if flags.get(f"IERR_{kind.upper()}") == 1]
+    reasons += [text for key, text in _REASONS.items() if flags.get(key) is True]
+    reasons += [f"its {key[:-8].lower()} master was not made" for key, v in flags.items()
+                if key.endswith("_MISSING") and key != "MASK_MISSING" and v is True]
+    return "; ".join(reasons)
 
 
 def listing(db, kind=None, where=None, night=None, keys=(), sort=None):
