@@ -35,17 +35,15 @@ from ..progress import ProgressBar
 from .config import CALIBRATIONS, InstrumentConfig, load_config
 from .detector import complete
 from .outdir import lock, sweep
-from .plan import make_plan
 from . import report as qa_report  # the module; `report` is execute's and reduce's flag
+from .plan import make_plan
 from .scan import scan
 from .stages import Stages
 from .results import (DB_NAME, Record, ResultsDB, attention, damaged, file_checksum, file_times,
                       now)
 from .tasks import dependencies, embedded_record, raw_inputs, run_task, task_record
 
-__all__ = ["SerialExecutor", "Summary", "ThreadExecutor", "execute", "lock", "plan_reduction",
-           "reduce"]
-
+__all__ = ["SerialExecutor", "Summary", "ThreadExecutor", "execute", "plan_reduction", "reduce"]
 
 
 class _Overlapping:
@@ -412,7 +410,6 @@ def _report(out_dir, summary, progress):
     """Write the QA report under the run's lock; what goes wrong is a note, never a failure."""
     started = time.monotonic()
     try:
-
         summary.report = qa_report.write_report(out_dir, progress=progress, lock_output=False)
     except Exception as exc:  # noqa: BLE001: the night is reduced whatever the report does
         summary.notes.append(f"the report was not written: {type(exc).__name__}: {exc}")
@@ -446,8 +443,9 @@ def _execute(plan, db, executor, function, force, progress, summary, device):
         summary.stage_seconds[stage] = time.monotonic() - stage_started
     for task in plan.science:  # made now or before: every one that needs a look
         rec = db.get(task.output)
-        if rec is not None and rec.status == "ok" and attention(rec.flags):
-            summary.attention[task.output] = attention(rec.flags)
+        why = attention(rec.flags) if rec is not None and rec.status == "ok" else ""
+        if why:
+            summary.attention[task.output] = why
     sweep(out_dir)  # what tasks lost with a worker left behind
     return plan
 

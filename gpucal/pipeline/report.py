@@ -209,7 +209,7 @@ class _Night:
 
     @property
     def flagged(self):
-        return [(r, attention(r.flags)) for r in self.of("science") if attention(r.flags)]
+        return [(r, why) for r in self.of("science") if (why := attention(r.flags))]
 
 
 def _safe(name):
